@@ -1,0 +1,172 @@
+"""`imcache run NAME [inputs] [--json | --get OUTPUT] [--force] [--dry-run]`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, BinaryIO
+
+import click
+
+from imcache.cli.common import EXIT_CODES_HELP, Settings, say
+from imcache.core.errors import UsageError
+from imcache.core.run import Plan, RunRequest, RunResult, look_up, plan_run
+from imcache.core.run import run as run_interface
+
+
+class StderrReporter:
+    """Tells people what happens, on stderr; the tool's own output streams there too."""
+
+    def __init__(self) -> None:
+        self.echo: BinaryIO | None = sys.stderr.buffer if hasattr(sys.stderr, "buffer") else None
+
+    def waiting(self, plan: Plan) -> None:
+        say(f"{plan.interface.name}: another process is running this key ({plan.key[:12]}); waiting for it")
+
+    def running(self, plan: Plan) -> None:
+        say(f"{plan.interface.name}: running {plan.tool.name} in {plan.entry}")
+
+    def warning(self, message: str) -> None:
+        say(f"warning: {message}")
+
+
+RUN_HELP = f"""Run interface NAME with its inputs, or print the outputs of an identical earlier run.
+
+Inputs are the interface's own options: see 'imcache run NAME --help'. A list input takes
+every value up to the next option. stdout carries only results.
+
+{EXIT_CODES_HELP}"""
+
+
+@click.command(
+    "run",
+    help=RUN_HELP,
+    add_help_option=False,
+    context_settings={"ignore_unknown_options": True},
+)
+@click.argument("name", required=False)
+@click.argument("words", nargs=-1, type=click.UNPROCESSED)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the outputs.")
+@click.option("--get", "get_name", metavar="OUTPUT", help="Print only this output's path.")
+@click.option("--force", is_flag=True, help="Run again even when a cached result exists.")
+@click.option("--dry-run", is_flag=True, help="Show key, argv and hit or miss; run nothing.")
+@click.option("--help", "show_help", is_flag=True, help="Show this help, or NAME's inputs.")
+@click.pass_context
+def run(
+    ctx: click.Context,
+    name: str | None,
+    words: tuple[str, ...],
+    as_json: bool,
+    get_name: str | None,
+    force: bool,
+    dry_run: bool,
+    show_help: bool,
+) -> None:
+    settings: Settings = ctx.obj
+    if name is None:
+        if show_help:
+            click.echo(ctx.get_help())
+            return
+        raise UsageError("missing interface NAME", "usage: imcache run NAME [inputs]; see 'imcache interfaces'")
+    if as_json and get_name:
+        raise UsageError("--json and --get cannot be used together", "choose one")
+    request = RunRequest(
+        interface=name,
+        words=list(words),
+        base_dir=settings.base_dir,
+        cwd=os.getcwd(),
+        env=dict(os.environ),
+        catalogues=settings.catalogues,
+        force=force,
+    )
+    if show_help:
+        from imcache.cli.interface_help import interface_help
+        from imcache.core.interfaces.registry import resolve, search_path
+
+        interface = resolve(name, search_path(settings.catalogues, os.environ))
+        click.echo(interface_help(interface, ctx.get_help()))
+        return
+    if dry_run:
+        _dry_run(plan_run(request), as_json)
+        return
+    result = run_interface(request, StderrReporter())
+    _check_get(result, get_name)
+    if result.cached:
+        say(f"{name}: collecting precomputed outputs (key {result.plan.key[:12]})")
+    else:
+        say(f"{name}: done in {result.seconds or 0:.2f} s, cached as {result.plan.key[:12]}")
+    _print_result(result, as_json, get_name)
+
+
+def _check_get(result: RunResult, get_name: str | None) -> None:
+    if get_name is not None and get_name not in result.outputs:
+        names = ", ".join(sorted(result.outputs)) or "none"
+        raise UsageError(
+            f"{result.plan.interface.name} has no output {get_name!r} in this run",
+            f"its outputs are: {names}",
+        )
+
+
+def _print_result(result: RunResult, as_json: bool, get_name: str | None) -> None:
+    if get_name is not None:
+        value = result.outputs[get_name]
+        for path in value if isinstance(value, list) else [value]:
+            click.echo(path)
+        return
+    if as_json:
+        click.echo(json.dumps(result_json(result), indent=2))
+        return
+    for output_name, value in result.outputs.items():
+        paths = value if isinstance(value, list) else [value]
+        click.echo(f"{output_name}: " + " ".join(paths))
+    for path in result.extra_files:
+        click.echo(f"(extra): {path}")
+
+
+def result_json(result: RunResult) -> dict[str, Any]:
+    return {
+        "interface": result.plan.interface.name,
+        "key": result.plan.key,
+        "cached": result.cached,
+        "work_dir": result.plan.entry,
+        "outputs": result.outputs,
+        "extra_files": result.extra_files,
+        "exit_code": result.exit_code,
+        "argv": result.plan.argv,
+    }
+
+
+def _dry_run(plan: Plan, as_json: bool) -> None:
+    hit = look_up(plan)
+    report = {
+        "interface": plan.interface.name,
+        "key": plan.key,
+        "cached": hit is not None,
+        "work_dir": plan.entry,
+        "argv": plan.argv,
+        "tool": plan.tool.path,
+        "outputs": {out.spec.label: os.path.join(plan.entry, out.path) for out in plan.outputs},
+        "key_fields": plan.key_lines,
+        "dry_run": True,
+    }
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    click.echo(f"interface: {plan.interface.name}")
+    click.echo(f"key:       {plan.key}")
+    click.echo(f"would:     {'hit (nothing to run)' if hit else 'miss (would run)'}")
+    click.echo(f"work dir:  {plan.entry}")
+    click.echo(f"argv:      {_shell_line(plan.argv)}")
+    if plan.tool.path is None:
+        click.echo(f"tool:      {plan.tool.name} is not on PATH: a real run would fail")
+    click.echo("key fields:")
+    for line in plan.key_lines:
+        click.echo(f"  {line}")
+
+
+def _shell_line(argv: list[str]) -> str:
+    import shlex
+
+    return " ".join(shlex.quote(word) for word in argv)
+

@@ -1,0 +1,1 @@
+"""Pure logic: returns values, raises ImcacheError subclasses, never prints."""

@@ -1,0 +1,60 @@
+"""The one exception family of imcache; the CLI maps each class to an exit code."""
+
+from __future__ import annotations
+
+
+class ImcacheError(Exception):
+    """A problem the user can act on: `message` names the culprit, `hint` says what to do."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.hint}" if self.hint else self.message
+
+
+class UsageError(ImcacheError):
+    """Bad arguments on the command line: nothing was run (exit 2)."""
+
+    exit_code = 2
+
+
+class DefinitionError(ImcacheError):
+    """An interface definition that cannot be used; names the file and the field."""
+
+    def __init__(self, source: str, field: str, problem: str, hint: str = "") -> None:
+        where = f"{source}: {field}" if field else source
+        super().__init__(f"{where}: {problem}", hint or "fix the definition and try again")
+        self.source = source
+        self.field = field
+        self.problem = problem
+
+
+class UnknownInterfaceError(UsageError):
+    """A `PACKAGE.Name` that no catalogue on the search path holds."""
+
+
+class ToolNotFoundError(ImcacheError):
+    """The program an interface runs is not on PATH."""
+
+
+class CacheError(ImcacheError):
+    """The cache root cannot be created, written or trusted."""
+
+
+class ToolFailedError(ImcacheError):
+    """The wrapped program failed; imcache exits with the program's own code."""
+
+    def __init__(self, message: str, hint: str, tool_exit_code: int) -> None:
+        super().__init__(message, hint)
+        # A signal death shows as a negative returncode; shells report 128+N.
+        self.exit_code = tool_exit_code if tool_exit_code > 0 else 128 - tool_exit_code
+        self.tool_exit_code = tool_exit_code
+
+
+class OutputsMissingError(ImcacheError):
+    """The program exited 0 but did not write a declared output: never cached."""

@@ -1,0 +1,1 @@
+"""Interface definitions: Boutiques descriptors, their catalogue, argument parsing and argv rendering."""

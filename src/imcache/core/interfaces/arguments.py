@@ -1,0 +1,92 @@
+"""Turn the words after `imcache run NAME` into raw values, one entry per input id.
+
+`--in-files a b c` gives a list input every word up to the next option; a Flag is a switch;
+`--opt=value` passes a value that starts with `--`. Both `--in-files` and `--in_files` work.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from imcache.core.errors import UsageError
+from imcache.core.interfaces.model import InputSpec, Interface
+
+RawValues = dict[str, list[str] | bool]
+
+
+def option_table(interface: Interface) -> dict[str, InputSpec]:
+    """Every spelling of every input's option: `--in-files` and `--in_files`."""
+    table: dict[str, InputSpec] = {}
+    for spec in interface.inputs:
+        table[spec.option] = spec
+        table.setdefault("--" + spec.id, spec)
+    return table
+
+
+def parse_words(interface: Interface, words: list[str]) -> RawValues:
+    table = option_table(interface)
+    raw: RawValues = {}
+    current: InputSpec | None = None
+    for word in words:
+        if _is_option(word):
+            name, has_value, value = word.partition("=")
+            current = _lookup(interface, table, name)
+            _start(interface, raw, current, name)
+            if has_value:
+                _add(interface, raw, current, name, value)
+            if current.type == "Flag" or (has_value and not current.is_list):
+                current = None
+        elif current is None:
+            raise UsageError(
+                f"unexpected argument {word!r} for {interface.name}",
+                f"values follow an option; see 'imcache run {interface.name} --help'",
+            )
+        else:
+            _add(interface, raw, current, current.option, word)
+            if not current.is_list:
+                current = None
+    for input_id, value in raw.items():
+        if value == []:
+            spec = interface.body.input(input_id)
+            raise UsageError(f"{spec.option} of {interface.name} needs a value", _usage(interface))
+    return raw
+
+
+def _is_option(word: str) -> bool:
+    return word.startswith("--") and len(word) > 2
+
+
+def _lookup(interface: Interface, table: dict[str, InputSpec], name: str) -> InputSpec:
+    if name in table:
+        return table[name]
+    close = difflib.get_close_matches(name, sorted(table), n=1)
+    suggestion = f"did you mean {close[0]}? " if close else ""
+    raise UsageError(
+        f"{interface.name} has no option {name}",
+        f"{suggestion}see 'imcache run {interface.name} --help'",
+    )
+
+
+def _start(interface: Interface, raw: RawValues, spec: InputSpec, name: str) -> None:
+    if spec.type == "Flag":
+        if spec.id in raw:
+            raise UsageError(f"{name} of {interface.name} is given twice", _usage(interface))
+        raw[spec.id] = True
+    elif spec.id not in raw:
+        raw[spec.id] = []
+    elif not spec.is_list:
+        raise UsageError(
+            f"{name} of {interface.name} takes one value and is given twice", _usage(interface)
+        )
+
+
+def _add(interface: Interface, raw: RawValues, spec: InputSpec, name: str, value: str) -> None:
+    if spec.type == "Flag":
+        raise UsageError(f"{name} of {interface.name} is a switch and takes no value", _usage(interface))
+    values = raw[spec.id]
+    assert isinstance(values, list)
+    values.append(value)
+
+
+def _usage(interface: Interface) -> str:
+    return f"see 'imcache run {interface.name} --help'"

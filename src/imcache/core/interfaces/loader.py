@@ -1,0 +1,617 @@
+"""Read a Boutiques descriptor (schema 0.5, and NiWrap's 0.5+styx) into an `Interface`.
+
+Every problem raises `DefinitionError` naming the file and the field, so that the author of a
+definition can fix it without reading imcache's code.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import posixpath
+import re
+from dataclasses import replace
+from collections.abc import Iterator
+from typing import Any, cast
+
+import xxhash
+
+from imcache.core.errors import DefinitionError
+from imcache.core.interfaces.templates import template_fields
+from imcache.core.interfaces.model import (
+    Body,
+    EnvSpec,
+    Extension,
+    GroupSpec,
+    InputSpec,
+    InputType,
+    Interface,
+    OutputSpec,
+    Rule,
+)
+
+# Boutiques 0.5 properties, plus the few that NiWrap's descriptors add. Anything else is refused,
+# because a misspelt key ("optinal") would otherwise silently change what a definition means.
+TOP_KEYS = frozenset(
+    "author command-line container-image custom deprecated-by-doi description descriptor-url doi "
+    "environment-variables error-codes groups inputs invocation-schema name online-platform-urls "
+    "output-files schema-version shell suggested-resources tags tests tool-doi tool-version url "
+    "stdout-output stderr-output".split()
+)
+INPUT_KEYS = frozenset(
+    "command-line-flag command-line-flag-separator default-value description disables-inputs "
+    "exclusive-maximum exclusive-minimum id integer list list-separator max-list-entries maximum "
+    "min-list-entries minimum name optional requires-inputs type uses-absolute-path value-choices "
+    "value-disables value-key value-requires resolve-parent mutable media-types".split()
+)
+OUTPUT_KEYS = frozenset(
+    "command-line-flag command-line-flag-separator conditional-path-template description "
+    "file-template id list name optional path-template path-template-stripped-extensions "
+    "uses-absolute-path value-key".split()
+)
+GROUP_KEYS = frozenset("all-or-none description id members mutually-exclusive name one-is-required".split())
+SUB_KEYS = frozenset("id name description command-line inputs output-files groups".split())
+EXTENSION_KEYS = frozenset("defaults maps formats env rules tool-check output-names".split())
+SCALAR_TYPES = ("File", "String", "Number", "Flag")
+# Files imcache itself writes into every entry folder: no output may take these names.
+# (`stdout.txt` as a template is NiWrap's way to name the captured stdout, and means just that.)
+RESERVED_ENTRY_NAMES = frozenset({"imcache.json", ".imcache-used"})
+VALUE_KEY_IN_TEXT = re.compile(r"\[[A-Za-z0-9_]+\]")
+
+
+def load_interface(path: str, name: str) -> Interface:
+    """Load the descriptor at `path` as the interface `name` (PACKAGE.Name)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise DefinitionError(path, "", f"cannot read: {exc.strerror}") from exc
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise DefinitionError(
+            path, "", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise DefinitionError(path, "", "not UTF-8 text") from exc
+    return parse_descriptor(data, path, name)
+
+
+def canonical_digest(data: object) -> str:
+    """The xxh3-128 of the descriptor's canonical JSON: key order and white space do not count."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return cast(str, xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass")))
+
+
+def parse_descriptor(data: object, source: str, name: str) -> Interface:
+    ctx = _Context(source)
+    obj = ctx.mapping(data, "", TOP_KEYS)
+    command_line = ctx.text(obj, "command-line", "command-line")
+    if not command_line.split():
+        ctx.fail("command-line", "is empty")
+    extension = _parse_extension(ctx, obj.get("custom"))
+    body = _apply_output_names(ctx, _parse_body(ctx, obj, "", command_line, extension), extension)
+    interface = Interface(
+        name=name,
+        source=source,
+        digest=canonical_digest(data),
+        tool_name=ctx.text(obj, "name", "name"),
+        description=str(obj.get("description", "")),
+        body=body,
+        fixed_env=_parse_fixed_env(ctx, obj.get("environment-variables")),
+        stdout_output=_parse_stream_output(ctx, obj, "stdout-output", "stdout.txt"),
+        stderr_output=_parse_stream_output(ctx, obj, "stderr-output", "stderr.txt"),
+        extension=extension,
+        version=str(obj.get("tool-version", "")),
+    )
+    _check_ids_unique(ctx, interface)
+    _check_extension_refs(ctx, interface)
+    return interface
+
+
+class _Context:
+    """Where we are in the file, for error messages that point at the field."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, field: str, problem: str) -> DefinitionError:
+        raise DefinitionError(self.source, field, problem)
+
+    def mapping(self, value: object, where: str, allowed: frozenset[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.fail(where or "(top level)", "must be a JSON object")
+        obj = cast(dict[str, Any], value)
+        for key in obj:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                self.fail(_join(where, key), f"unknown property{hint}")
+        return obj
+
+    def text(self, obj: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
+        if key not in obj:
+            if default is not None:
+                return default
+            self.fail(where, "is required")
+        value = obj[key]
+        if not isinstance(value, str):
+            self.fail(where, f"must be a string, not {_json_type(value)}")
+        return cast(str, value)
+
+    def boolean(self, obj: dict[str, Any], key: str, where: str) -> bool:
+        value = obj.get(key, False)
+        if not isinstance(value, bool):
+            self.fail(_join(where, key), f"must be true or false, not {_json_type(value)}")
+        return cast(bool, value)
+
+    def number(self, obj: dict[str, Any], key: str, where: str) -> float | None:
+        value = obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.fail(_join(where, key), f"must be a number, not {_json_type(value)}")
+        return cast(float, value)
+
+    def count(self, obj: dict[str, Any], key: str, where: str) -> int | None:
+        value = obj.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            self.fail(_join(where, key), "must be a whole number >= 0")
+        return cast(int, value)
+
+    def id_list(self, obj: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+        value = obj.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            self.fail(_join(where, key), "must be a list of ids")
+        return tuple(value)
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _json_type(value: object) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "a number" if isinstance(value, int | float) else "null"
+    )
+
+
+def _parse_body(
+    ctx: _Context, obj: dict[str, Any], where: str, command_line: str, ext: Extension
+) -> Body:
+    raw_inputs = obj.get("inputs", [])
+    if not isinstance(raw_inputs, list):
+        ctx.fail(_join(where, "inputs"), "must be a list")
+    inputs = tuple(
+        _parse_input(ctx, item, f"{_join(where, 'inputs')}[{index}]", ext)
+        for index, item in enumerate(raw_inputs)
+    )
+    raw_outputs = obj.get("output-files", [])
+    if not isinstance(raw_outputs, list):
+        ctx.fail(_join(where, "output-files"), "must be a list")
+    outputs = tuple(
+        _parse_output(ctx, item, f"{_join(where, 'output-files')}[{index}]")
+        for index, item in enumerate(raw_outputs)
+    )
+    groups = _parse_groups(ctx, obj.get("groups", []), _join(where, "groups"))
+    body = Body(
+        id=str(obj.get("id", "")),
+        command_line=command_line,
+        inputs=inputs,
+        outputs=outputs,
+        groups=groups,
+    )
+    _check_body(ctx, body, where)
+    return body
+
+
+def _parse_input(ctx: _Context, item: object, where: str, ext: Extension) -> InputSpec:
+    obj = ctx.mapping(item, where, INPUT_KEYS)
+    input_id = ctx.text(obj, "id", _join(where, "id"))
+    where = f'{where} (id "{input_id}")'
+    value_key = ctx.text(obj, "value-key", _join(where, "value-key"))
+    input_type, variants = _parse_type(ctx, obj.get("type"), _join(where, "type"), ext)
+    spec = InputSpec(
+        id=input_id,
+        name=str(obj.get("name", input_id)),
+        type=input_type,
+        value_key=value_key,
+        description=str(obj.get("description", "")),
+        flag=_optional_text(ctx, obj, "command-line-flag", where),
+        flag_separator=_flag_separator(ctx, obj, where),
+        # NiWrap leaves `optional` out on most Flags; a Flag is optional by nature, and only an
+        # explicit `"optional": false` on one is an error.
+        optional=ctx.boolean(obj, "optional", where) or (input_type == "Flag" and "optional" not in obj),
+        is_list=ctx.boolean(obj, "list", where),
+        list_separator=_list_separator(ctx, obj, where),
+        min_entries=ctx.count(obj, "min-list-entries", where),
+        max_entries=ctx.count(obj, "max-list-entries", where),
+        integer=ctx.boolean(obj, "integer", where),
+        minimum=ctx.number(obj, "minimum", where),
+        maximum=ctx.number(obj, "maximum", where),
+        exclusive_minimum=ctx.boolean(obj, "exclusive-minimum", where),
+        exclusive_maximum=ctx.boolean(obj, "exclusive-maximum", where),
+        choices=_parse_choices(ctx, obj, where),
+        default=obj.get("default-value"),
+        requires=ctx.id_list(obj, "requires-inputs", where),
+        disables=ctx.id_list(obj, "disables-inputs", where),
+        value_requires=_parse_value_map(ctx, obj, "value-requires", where),
+        value_disables=_parse_value_map(ctx, obj, "value-disables", where),
+        variants=variants,
+    )
+    _check_input(ctx, spec, where)
+    return spec
+
+
+def _optional_text(ctx: _Context, obj: dict[str, Any], key: str, where: str) -> str | None:
+    if key not in obj:
+        return None
+    return ctx.text(obj, key, _join(where, key))
+
+
+def _flag_separator(ctx: _Context, obj: dict[str, Any], where: str) -> str:
+    separator = _optional_text(ctx, obj, "command-line-flag-separator", where)
+    return " " if separator is None else separator
+
+
+def _list_separator(ctx: _Context, obj: dict[str, Any], where: str) -> str:
+    separator = _optional_text(ctx, obj, "list-separator", where)
+    return " " if separator is None else separator
+
+
+def _parse_type(
+    ctx: _Context, value: object, where: str, ext: Extension
+) -> tuple[InputType, tuple[Body, ...]]:
+    if isinstance(value, str):
+        if value not in SCALAR_TYPES:
+            ctx.fail(where, f"unknown type {value!r} (use File, String, Number or Flag)")
+        return cast(InputType, value), ()
+    shapes = value if isinstance(value, list) else [value]
+    if not shapes or not all(isinstance(shape, dict) for shape in shapes):
+        ctx.fail(where, "must be File, String, Number, Flag, or a Styx sub-command object")
+    variants = []
+    for index, shape in enumerate(shapes):
+        at = f"{where}[{index}]" if isinstance(value, list) else where
+        obj = ctx.mapping(shape, at, SUB_KEYS)
+        ctx.text(obj, "id", _join(at, "id"))
+        command_line = ctx.text(obj, "command-line", _join(at, "command-line"), default="")
+        variants.append(_parse_body(ctx, obj, at, command_line, ext))
+    ids = [variant.id for variant in variants]
+    if len(set(ids)) != len(ids):
+        ctx.fail(where, "sub-command variants must have distinct ids")
+    return "Sub", tuple(variants)
+
+
+def _parse_choices(
+    ctx: _Context, obj: dict[str, Any], where: str
+) -> tuple[str | int | float, ...] | None:
+    if "value-choices" not in obj:
+        return None
+    choices = obj["value-choices"]
+    if not isinstance(choices, list) or not choices:
+        ctx.fail(_join(where, "value-choices"), "must be a non-empty list")
+    for choice in choices:
+        if isinstance(choice, bool) or not isinstance(choice, str | int | float):
+            ctx.fail(_join(where, "value-choices"), f"choice {choice!r} is not a string or number")
+    return tuple(choices)
+
+
+def _parse_value_map(
+    ctx: _Context, obj: dict[str, Any], key: str, where: str
+) -> dict[str, tuple[str, ...]]:
+    value = obj.get(key, {})
+    if not isinstance(value, dict):
+        ctx.fail(_join(where, key), "must map each choice to a list of ids")
+    return {str(choice): ctx.id_list(value, choice, _join(where, key)) for choice in value}
+
+
+def _check_input(ctx: _Context, spec: InputSpec, where: str) -> None:
+    if spec.type == "Flag":
+        if spec.flag is None:
+            ctx.fail(where, "a Flag needs a command-line-flag")
+        if not spec.optional:
+            ctx.fail(_join(where, "optional"), "a Flag must be optional")
+        if spec.is_list:
+            ctx.fail(_join(where, "list"), "a Flag cannot be a list")
+    if spec.minimum is not None and spec.maximum is not None and spec.minimum > spec.maximum:
+        ctx.fail(where, f"minimum ({spec.minimum:g}) is greater than maximum ({spec.maximum:g})")
+    low, high = spec.min_entries, spec.max_entries
+    if low is not None and high is not None and low > high:
+        ctx.fail(where, f"min-list-entries ({low}) is greater than max-list-entries ({high})")
+    if (low is not None or high is not None) and not spec.is_list:
+        ctx.fail(where, "min/max-list-entries need list: true")
+    if spec.choices is not None and spec.default is not None:
+        defaults = spec.default if isinstance(spec.default, list) else [spec.default]
+        for default in defaults:
+            if default not in spec.choices:
+                ctx.fail(
+                    _join(where, "default-value"),
+                    f"{default!r} is not one of the value-choices {list(spec.choices)}",
+                )
+    if (spec.value_requires or spec.value_disables) and spec.choices is None:
+        ctx.fail(where, "value-requires/value-disables need value-choices")
+    if not spec.optional and (spec.requires or spec.disables):
+        ctx.fail(where, "a required input cannot require or disable other inputs")
+    if spec.type == "Sub" and spec.default is not None:
+        ctx.fail(_join(where, "default-value"), "a sub-command input cannot have a default")
+
+
+def _parse_output(ctx: _Context, item: object, where: str) -> OutputSpec:
+    obj = ctx.mapping(item, where, OUTPUT_KEYS)
+    output_id = ctx.text(obj, "id", _join(where, "id"))
+    where = f'{where} (id "{output_id}")'
+    if "path-template" not in obj:
+        # conditional-path-template evaluates Python expressions; imcache never evaluates code
+        # from a definition, so such an output is refused, not half supported.
+        ctx.fail(_join(where, "path-template"), "is required (conditional-path-template and "
+                 "file-template are not supported)")
+    template = ctx.text(obj, "path-template", _join(where, "path-template"))
+    _check_template_stays_inside(ctx, template, _join(where, "path-template"))
+    stripped = obj.get("path-template-stripped-extensions", [])
+    if not isinstance(stripped, list) or not all(isinstance(s, str) for s in stripped):
+        ctx.fail(_join(where, "path-template-stripped-extensions"), "must be a list of strings")
+    return OutputSpec(
+        id=output_id,
+        name=str(obj.get("name", output_id)),
+        path_template=template,
+        description=str(obj.get("description", "")),
+        optional=ctx.boolean(obj, "optional", where),
+        is_list=ctx.boolean(obj, "list", where),
+        stripped_extensions=tuple(stripped),
+        value_key=_optional_text(ctx, obj, "value-key", where),
+        flag=_optional_text(ctx, obj, "command-line-flag", where),
+        flag_separator=_flag_separator(ctx, obj, where),
+    )
+
+
+def _check_template_stays_inside(ctx: _Context, template: str, where: str) -> None:
+    """Outputs live in the entry folder: an absolute or `..` template would write elsewhere."""
+    if not template.strip():
+        ctx.fail(where, "is empty")
+    if template.startswith(("/", "~")):
+        ctx.fail(where, f"{template!r} is absolute; outputs must stay inside the entry folder")
+    if ".." in template.replace("\\", "/").split("/"):
+        ctx.fail(where, f"{template!r} climbs out with '..'; outputs must stay inside the entry folder")
+    if posixpath.normpath(template) in RESERVED_ENTRY_NAMES:
+        ctx.fail(where, f"{template!r} is a name imcache keeps for itself in every entry")
+
+
+def _parse_groups(ctx: _Context, value: object, where: str) -> tuple[GroupSpec, ...]:
+    if not isinstance(value, list):
+        ctx.fail(where, "must be a list")
+    groups = []
+    for index, item in enumerate(cast(list[object], value)):
+        at = f"{where}[{index}]"
+        obj = ctx.mapping(item, at, GROUP_KEYS)
+        groups.append(
+            GroupSpec(
+                id=ctx.text(obj, "id", _join(at, "id")),
+                members=ctx.id_list(obj, "members", at),
+                mutually_exclusive=ctx.boolean(obj, "mutually-exclusive", at),
+                one_is_required=ctx.boolean(obj, "one-is-required", at),
+                all_or_none=ctx.boolean(obj, "all-or-none", at),
+            )
+        )
+    return tuple(groups)
+
+
+def _check_body(ctx: _Context, body: Body, where: str) -> None:
+    """Cross-references inside one command line: value-keys and ids must all resolve."""
+    input_ids = {spec.id for spec in body.inputs}
+    group_ids = {group.id for group in body.groups}
+    known_keys = {spec.value_key for spec in body.inputs}
+    known_keys |= {out.value_key for out in body.outputs if out.value_key}
+    for spec in body.inputs:
+        at = _join(where, f'inputs (id "{spec.id}")')
+        if spec.value_key not in body.command_line:
+            ctx.fail(_join(at, "value-key"), f"{spec.value_key} does not appear in the command-line")
+        for ref in (*spec.requires, *spec.disables):
+            if ref not in input_ids | group_ids:
+                ctx.fail(at, f"refers to unknown input id {ref!r}{_suggest(ref, input_ids)}")
+        for refs in (*spec.value_requires.values(), *spec.value_disables.values()):
+            for ref in refs:
+                if ref not in input_ids:
+                    ctx.fail(at, f"refers to unknown input id {ref!r}{_suggest(ref, input_ids)}")
+    for key in VALUE_KEY_IN_TEXT.findall(body.command_line):
+        if key not in known_keys:
+            ctx.fail(_join(where, "command-line"), f"{key} is not the value-key of any input")
+    for out in body.outputs:
+        for key in VALUE_KEY_IN_TEXT.findall(out.path_template):
+            if key not in known_keys:
+                ctx.fail(
+                    _join(where, f'output-files (id "{out.id}").path-template'),
+                    f"{key} is not the value-key of any input",
+                )
+    for group in body.groups:
+        for member in group.members:
+            if member not in input_ids:
+                ctx.fail(
+                    _join(where, f'groups (id "{group.id}").members'),
+                    f"unknown input id {member!r}{_suggest(member, input_ids)}",
+                )
+
+
+def _suggest(word: str, candidates: set[str]) -> str:
+    close = difflib.get_close_matches(word, sorted(candidates), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _parse_fixed_env(ctx: _Context, value: object) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        ctx.fail("environment-variables", "must be a list of {name, value} objects")
+    env = {}
+    for index, item in enumerate(cast(list[object], value)):
+        at = f"environment-variables[{index}]"
+        obj = ctx.mapping(item, at, frozenset({"name", "value", "description"}))
+        name = ctx.text(obj, "name", _join(at, "name"))
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+            ctx.fail(_join(at, "name"), f"{name!r} is not a valid variable name")
+        env[name] = ctx.text(obj, "value", _join(at, "value"))
+    return env
+
+
+def _parse_stream_output(
+    ctx: _Context, obj: dict[str, Any], key: str, file_name: str
+) -> OutputSpec | None:
+    if key not in obj:
+        return None
+    stream = ctx.mapping(obj[key], key, frozenset({"id", "name", "description"}))
+    output_id = ctx.text(stream, "id", _join(key, "id"))
+    return OutputSpec(
+        id=output_id,
+        name=str(stream.get("name", output_id)),
+        path_template=file_name,
+        description=str(stream.get("description", "")),
+    )
+
+
+def _all_ids(interface: Interface) -> Iterator[tuple[str, str]]:
+    body = interface.body
+    yield from (("inputs", spec.id) for spec in body.inputs)
+    yield from (("output-files", out.id) for out in body.outputs)
+    yield from (("groups", group.id) for group in body.groups)
+    for stream in (interface.stdout_output, interface.stderr_output):
+        if stream is not None:
+            yield ("stdout-output/stderr-output", stream.id)
+
+
+def _check_ids_unique(ctx: _Context, interface: Interface) -> None:
+    """Ids are unique among inputs and groups, and among outputs.
+
+    Boutiques also forbids an output sharing an input's id, but real descriptors (NiWrap's among
+    them) do it, and imcache keeps the two apart (`--option` versus `--get`), so that is allowed.
+    """
+    seen: dict[tuple[bool, str], str] = {}
+    for section, item_id in _all_ids(interface):
+        space = (section in ("inputs", "groups"), item_id)
+        if space in seen:
+            ctx.fail(section, f"id {item_id!r} is used twice (also in {seen[space]})")
+        seen[space] = section
+
+
+# --- the imcache extension: custom.imcache ---------------------------------------------------
+
+
+def _parse_extension(ctx: _Context, custom: object) -> Extension:
+    if custom is None:
+        return Extension()
+    if not isinstance(custom, dict):
+        ctx.fail("custom", "must be a JSON object")
+    raw = cast(dict[str, Any], custom).get("imcache")
+    if raw is None:
+        return Extension()
+    where = "custom.imcache"
+    obj = ctx.mapping(raw, where, EXTENSION_KEYS)
+    tool_check = obj.get("tool-check", "mtime")
+    if tool_check not in ("mtime", "content"):
+        ctx.fail(_join(where, "tool-check"), "must be 'mtime' or 'content'")
+    return Extension(
+        defaults=_string_map(ctx, obj.get("defaults", {}), _join(where, "defaults")),
+        maps={
+            name: _string_map(ctx, table, f"{where}.maps.{name}")
+            for name, table in _object(ctx, obj.get("maps", {}), _join(where, "maps")).items()
+        },
+        formats=_string_map(ctx, obj.get("formats", {}), _join(where, "formats")),
+        env=_parse_env_specs(ctx, obj.get("env", {}), _join(where, "env")),
+        rules=_parse_rules(ctx, obj.get("rules", []), _join(where, "rules")),
+        tool_check=tool_check,
+        output_names=_string_map(ctx, obj.get("output-names", {}), _join(where, "output-names")),
+    )
+
+
+def _object(ctx: _Context, value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        ctx.fail(where, "must be a JSON object")
+    return cast(dict[str, Any], value)
+
+
+def _string_map(ctx: _Context, value: object, where: str) -> dict[str, str]:
+    obj = _object(ctx, value, where)
+    for key, item in obj.items():
+        if not isinstance(item, str):
+            ctx.fail(_join(where, key), "must be a string")
+    return cast(dict[str, str], obj)
+
+
+def _parse_env_specs(ctx: _Context, value: object, where: str) -> tuple[EnvSpec, ...]:
+    specs = []
+    for name, item in _object(ctx, value, where).items():
+        at = _join(where, name)
+        obj = ctx.mapping(item, at, frozenset({"default", "choices", "description"}))
+        choices = obj.get("choices", [])
+        if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+            ctx.fail(_join(at, "choices"), "must be a list of strings")
+        default = ctx.text(obj, "default", _join(at, "default"))
+        if choices and default not in choices:
+            ctx.fail(_join(at, "default"), f"{default!r} is not one of {choices}")
+        specs.append(EnvSpec(name, default, tuple(choices), str(obj.get("description", ""))))
+    return tuple(specs)
+
+
+def _parse_rules(ctx: _Context, value: object, where: str) -> tuple[Rule, ...]:
+    if not isinstance(value, list):
+        ctx.fail(where, "must be a list")
+    rules = []
+    for index, item in enumerate(cast(list[object], value)):
+        at = f"{where}[{index}]"
+        obj = ctx.mapping(item, at, frozenset({"if-set", "require", "render"}))
+        require = _object(ctx, obj.get("require", {}), _join(at, "require"))
+        rules.append(
+            Rule(
+                if_set=ctx.text(obj, "if-set", _join(at, "if-set")),
+                require={key: ctx.id_list(require, key, _join(at, "require")) for key in require},
+                render=_string_map(ctx, obj.get("render", {}), _join(at, "render")),
+            )
+        )
+    return tuple(rules)
+
+
+def _apply_output_names(ctx: _Context, body: Body, ext: Extension) -> Body:
+    """`output-names` lets a Boutiques-valid definition show an output under an input's name
+    (nipype's fsl.Merge has both an input and an output called `merged_file`)."""
+    output_ids = {out.id for out in body.outputs}
+    for output_id in ext.output_names:
+        if output_id not in output_ids:
+            ctx.fail(f"custom.imcache.output-names.{output_id}", "is not the id of an output")
+    outputs = tuple(
+        replace(out, public_name=ext.output_names.get(out.id, out.id)) for out in body.outputs
+    )
+    labels = [out.label for out in outputs]
+    if ext.output_names and len(set(labels)) != len(labels):
+        ctx.fail("custom.imcache.output-names", "gives two outputs the same name")
+    return replace(body, outputs=outputs)
+
+
+def _check_extension_refs(ctx: _Context, interface: Interface) -> None:
+    ext = interface.extension
+    input_ids = {spec.id for spec in interface.inputs}
+    refs: list[tuple[str, str]] = [(f"custom.imcache.defaults.{i}", i) for i in ext.defaults]
+    refs += [(f"custom.imcache.formats.{i}", i) for i in ext.formats]
+    for index, rule in enumerate(ext.rules):
+        at = f"custom.imcache.rules[{index}]"
+        refs += [(at, rule.if_set), *((at, i) for i in (*rule.require, *rule.render))]
+    for where, ref in refs:
+        if ref not in input_ids:
+            ctx.fail(where, f"unknown input id {ref!r}{_suggest(ref, input_ids)}")
+    for input_id, template in ext.defaults.items():
+        _check_default_template(ctx, interface, input_id, template)
+
+
+def _check_default_template(
+    ctx: _Context, interface: Interface, input_id: str, template: str
+) -> None:
+    where = f"custom.imcache.defaults.{input_id}"
+    input_ids = {spec.id for spec in interface.inputs}
+    env_names = {env.name for env in interface.extension.env}
+    for field in template_fields(template, lambda problem: ctx.fail(where, problem)):
+        if field.env and field.source not in env_names:
+            ctx.fail(where, f"env.{field.source} is not declared in custom.imcache.env")
+        if not field.env and field.source not in input_ids:
+            ctx.fail(where, f"unknown input id {field.source!r}")
+        for name in field.filters:
+            if name not in interface.extension.maps and name not in ("stem", "name"):
+                ctx.fail(where, f"unknown filter {name!r} (stem, name, or a map's name)")

@@ -1,0 +1,168 @@
+"""The typed, validated form of a Boutiques descriptor that the rest of imcache works with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+InputType = Literal["File", "String", "Number", "Flag", "Sub"]
+
+
+@dataclass(frozen=True)
+class FileArg:
+    """A File input as given (`given`) and as the tool will see it (`path`, absolute)."""
+
+    given: str
+    path: str
+
+
+@dataclass(frozen=True)
+class SubArg:
+    """The value of a Styx sub-command input: which variant, and that variant's own values."""
+
+    variant: str
+    values: dict[str, Value]
+
+
+Scalar: TypeAlias = "str | int | float | bool | FileArg | SubArg"
+Value: TypeAlias = "Scalar | list[Scalar]"
+Values: TypeAlias = "dict[str, Value]"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    id: str
+    name: str
+    type: InputType
+    value_key: str
+    description: str = ""
+    flag: str | None = None
+    flag_separator: str = " "
+    optional: bool = False
+    is_list: bool = False
+    list_separator: str = " "
+    min_entries: int | None = None
+    max_entries: int | None = None
+    integer: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    exclusive_maximum: bool = False
+    choices: tuple[str | int | float, ...] | None = None
+    default: object = None
+    requires: tuple[str, ...] = ()
+    disables: tuple[str, ...] = ()
+    value_requires: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    value_disables: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    variants: tuple[Body, ...] = ()  # Styx sub-command: the possible shapes of the value
+
+    @property
+    def option(self) -> str:
+        """The command-line option of this input: `in_files` -> `--in-files`."""
+        return "--" + self.id.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    id: str
+    name: str
+    path_template: str
+    description: str = ""
+    optional: bool = False
+    is_list: bool = False
+    stripped_extensions: tuple[str, ...] = ()
+    value_key: str | None = None
+    flag: str | None = None
+    flag_separator: str = " "
+    public_name: str = ""  # the name users ask for (`--get`); the id unless the extension renames it
+
+    @property
+    def label(self) -> str:
+        return self.public_name or self.id
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    id: str
+    members: tuple[str, ...]
+    mutually_exclusive: bool = False
+    one_is_required: bool = False
+    all_or_none: bool = False
+
+
+@dataclass(frozen=True)
+class Body:
+    """A command-line template with its inputs: the whole tool, or one Styx sub-command."""
+
+    id: str
+    command_line: str
+    inputs: tuple[InputSpec, ...]
+    outputs: tuple[OutputSpec, ...] = ()
+    groups: tuple[GroupSpec, ...] = ()
+
+    def input(self, input_id: str) -> InputSpec:
+        for spec in self.inputs:
+            if spec.id == input_id:
+                return spec
+        raise KeyError(input_id)
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """An environment variable the user may set that changes results: it enters the key."""
+
+    name: str
+    default: str
+    choices: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An extension rule: when `if_set` is given, require values of, or render, other inputs."""
+
+    if_set: str
+    require: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    render: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Extension:
+    """What imcache reads from `custom.imcache`; see docs/interfaces.md."""
+
+    defaults: dict[str, str] = field(default_factory=dict)
+    maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    formats: dict[str, str] = field(default_factory=dict)
+    env: tuple[EnvSpec, ...] = ()
+    rules: tuple[Rule, ...] = ()
+    tool_check: Literal["mtime", "content"] = "mtime"
+    output_names: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Interface:
+    name: str  # PACKAGE.Name
+    source: str  # the file it was loaded from
+    digest: str  # xxh3-128 of the canonical descriptor: an edited definition never hits
+    tool_name: str
+    description: str
+    body: Body
+    fixed_env: dict[str, str] = field(default_factory=dict)
+    stdout_output: OutputSpec | None = None
+    stderr_output: OutputSpec | None = None
+    extension: Extension = field(default_factory=Extension)
+    version: str = ""
+
+    @property
+    def inputs(self) -> tuple[InputSpec, ...]:
+        return self.body.inputs
+
+    @property
+    def outputs(self) -> tuple[OutputSpec, ...]:
+        return self.body.outputs
+
+    @property
+    def executable(self) -> str:
+        """The program the command line starts with."""
+        words = self.body.command_line.split()
+        return words[0] if words else ""

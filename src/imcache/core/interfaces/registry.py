@@ -1,0 +1,117 @@
+"""Catalogues and name resolution: `PACKAGE.Name` -> the first definition along the search path.
+
+The search path is every `--interfaces DIR`, then every folder of `IMCACHE_PATH` (colon
+separated), then the built-in catalogue. Two folder layouts are read:
+
+- imcache's own: `DIR/PACKAGE/Name.json`;
+- NiWrap's: `DIR/PACKAGE/VERSION/Name/boutiques.json` (the highest version wins).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+from imcache.core.errors import UnknownInterfaceError, UsageError
+from imcache.core.interfaces.loader import load_interface
+from imcache.core.interfaces.model import Interface
+
+BUILTIN = os.path.join(os.path.dirname(__file__), "catalogue")
+NAME = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]*)\.([^/\\\0]+)")
+
+
+@dataclass(frozen=True)
+class Found:
+    name: str
+    path: str
+    catalogue: str
+
+
+def search_path(extra: Sequence[str], env: Mapping[str, str]) -> list[str]:
+    folders = [os.path.abspath(folder) for folder in extra]
+    folders += [os.path.abspath(f) for f in env.get("IMCACHE_PATH", "").split(":") if f]
+    folders.append(BUILTIN)
+    return folders
+
+
+def resolve(name: str, folders: Sequence[str]) -> Interface:
+    found = find(name, folders)
+    return load_interface(found.path, found.name)
+
+
+def find(name: str, folders: Sequence[str]) -> Found:
+    parsed = NAME.fullmatch(name)
+    if parsed is None or parsed.group(2) in (".", ".."):
+        raise UsageError(
+            f"{name!r} is not an interface name",
+            "names look like PACKAGE.Name (fsl.Merge); 'imcache interfaces' lists them",
+        )
+    package, tool = parsed.groups()
+    for folder in folders:
+        path = _lookup(folder, package, tool)
+        if path is not None:
+            return Found(name, path, folder)
+    known = sorted({item.name for item in list_all(folders)})
+    lowered = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if name.lower() in lowered and lowered[name.lower()] not in close:
+        close.insert(0, lowered[name.lower()])
+    suggestion = f"did you mean {', '.join(close)}? " if close else ""
+    raise UnknownInterfaceError(
+        f"unknown interface {name!r}",
+        f"{suggestion}'imcache interfaces' lists what is available",
+    )
+
+
+def _lookup(folder: str, package: str, tool: str) -> str | None:
+    flat = os.path.join(folder, package, f"{tool}.json")
+    if os.path.isfile(flat):
+        return flat
+    package_dir = os.path.join(folder, package)
+    if not os.path.isdir(package_dir):
+        return None
+    for version in sorted(_versions(package_dir), key=_version_key, reverse=True):
+        nested = os.path.join(package_dir, version, tool, "boutiques.json")
+        if os.path.isfile(nested):
+            return nested
+    return None
+
+
+def _versions(package_dir: str) -> list[str]:
+    try:
+        return [e.name for e in os.scandir(package_dir) if e.is_dir()]
+    except OSError:
+        return []
+
+
+def _version_key(version: str) -> list[tuple[int, str]]:
+    return [(int(p), "") if p.isdigit() else (-1, p) for p in re.split(r"[.\-_]", version)]
+
+
+def list_all(folders: Sequence[str]) -> Iterator[Found]:
+    """Every definition on the path, in search order; a later one of the same name is shadowed."""
+    for folder in folders:
+        yield from _list_folder(folder)
+
+
+def _list_folder(folder: str) -> Iterator[Found]:
+    try:
+        packages = sorted(e.name for e in os.scandir(folder) if e.is_dir())
+    except OSError:
+        return
+    for package in packages:
+        package_dir = os.path.join(folder, package)
+        for entry in sorted(os.scandir(package_dir), key=lambda e: e.name):
+            if entry.is_file() and entry.name.endswith(".json"):
+                yield Found(f"{package}.{entry.name[:-5]}", entry.path, folder)
+        seen: set[str] = set()
+        for version in sorted(_versions(package_dir), key=_version_key, reverse=True):
+            version_dir = os.path.join(package_dir, version)
+            for tool in sorted(_versions(version_dir)):
+                path = os.path.join(version_dir, tool, "boutiques.json")
+                if tool not in seen and os.path.isfile(path):
+                    seen.add(tool)
+                    yield Found(f"{package}.{tool}", path, folder)

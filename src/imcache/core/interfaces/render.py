@@ -1,0 +1,192 @@
+"""Render typed values into an argv list and the output paths of a run. Never a shell string.
+
+Boutiques describes a command line as a string with value-keys that bosh fills in and hands to a
+shell, quoting each value. We reproduce the same words without a shell: the template's own text
+splits into words at white space, a value never does, and text glued to a value (`-o[OUT]`,
+`[A][B]`) stays one word, exactly as the shell would have split bosh's quoted string.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from imcache.core.errors import UsageError
+from imcache.core.interfaces.model import (
+    Body,
+    FileArg,
+    InputSpec,
+    Interface,
+    OutputSpec,
+    Scalar,
+    SubArg,
+    Value,
+    Values,
+)
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    is_value: bool  # a value is one piece of a word; template text splits at white space
+
+
+@dataclass(frozen=True)
+class PlannedOutput:
+    spec: OutputSpec
+    path: str  # relative to the entry folder; a glob pattern for list outputs
+
+
+def plan_outputs(interface: Interface, values: Values) -> list[PlannedOutput]:
+    """The outputs this run should produce, with their paths inside the entry folder."""
+    planned = []
+    for spec in interface.outputs:
+        path = _fill_path_template(interface, spec, values)
+        if path is not None:
+            planned.append(PlannedOutput(spec, path))
+    for stream in (interface.stdout_output, interface.stderr_output):
+        if stream is not None:
+            planned.append(PlannedOutput(stream, stream.path_template))
+    return planned
+
+
+def render_argv(
+    interface: Interface,
+    values: Values,
+    outputs: list[PlannedOutput],
+    overrides: Mapping[str, str] | None = None,
+) -> list[str]:
+    renderer = _Renderer(interface, overrides or {})
+    output_paths = {out.spec.id: out.path for out in outputs}
+    segments = renderer.body(interface.body, values, output_paths)
+    return split_words(segments)
+
+
+def split_words(segments: list[Segment]) -> list[str]:
+    words: list[str] = []
+    current: list[str] = []
+    started = False
+    for segment in segments:
+        if segment.is_value:
+            current.append(segment.text)
+            started = True
+            continue
+        pieces = re.split(r"(\s+)", segment.text)
+        for piece in pieces:
+            if not piece:
+                continue
+            if piece.isspace():
+                if started:
+                    words.append("".join(current))
+                current, started = [], False
+            else:
+                current.append(piece)
+                started = True
+    if started:
+        words.append("".join(current))
+    return words
+
+
+class _Renderer:
+    def __init__(self, interface: Interface, overrides: Mapping[str, str]) -> None:
+        self.formats = interface.extension.formats
+        self.overrides = overrides
+
+    def body(self, body: Body, values: Values, output_paths: Mapping[str, str]) -> list[Segment]:
+        keyed: dict[str, list[Segment]] = {}
+        for spec in body.inputs:
+            if spec.id in values and not keyed.get(spec.value_key):
+                keyed[spec.value_key] = self.input(spec, values[spec.id], output_paths)
+        for out in body.outputs:
+            if out.value_key and out.id in output_paths:
+                keyed[out.value_key] = _flagged(
+                    out.flag, out.flag_separator, [Segment(output_paths[out.id], True)]
+                )
+        all_keys = {spec.value_key for spec in body.inputs}
+        all_keys |= {out.value_key for out in body.outputs if out.value_key}
+        return _substitute(body.command_line, all_keys, keyed)
+
+    def input(
+        self, spec: InputSpec, value: Value, output_paths: Mapping[str, str]
+    ) -> list[Segment]:
+        if spec.type == "Flag":
+            return [Segment(spec.flag or "", False)] if value is True else []
+        if spec.id in self.overrides:
+            value = self.overrides[spec.id]
+        items = value if isinstance(value, list) else [value]
+        joined: list[Segment] = []
+        for index, item in enumerate(items):
+            if index:
+                joined.append(Segment(spec.list_separator, False))
+            if isinstance(item, SubArg):
+                variant = next(v for v in spec.variants if v.id == item.variant)
+                joined += self.body(variant, item.values, output_paths)
+            else:
+                joined.append(Segment(self.text(spec, item), True))
+        return _flagged(spec.flag, spec.flag_separator, joined)
+
+    def text(self, spec: InputSpec, item: Scalar) -> str:
+        if isinstance(item, FileArg):
+            return item.path
+        if spec.id in self.formats and isinstance(item, int | float):
+            return self.formats[spec.id] % item
+        return str(item)
+
+
+def _flagged(flag: str | None, separator: str, value: list[Segment]) -> list[Segment]:
+    if flag is None:
+        return value
+    return [Segment(flag, False), Segment(separator, False), *value]
+
+
+def _substitute(
+    template: str, all_keys: set[str], keyed: Mapping[str, list[Segment]]
+) -> list[Segment]:
+    if not all_keys:
+        return [Segment(template, False)]
+    # Longest first, so that a key that contains another ([IN] in [IN_FILE]) is matched whole.
+    pattern = "|".join(re.escape(k) for k in sorted(all_keys, key=len, reverse=True))
+    segments: list[Segment] = []
+    position = 0
+    for match in re.finditer(pattern, template):
+        segments.append(Segment(template[position : match.start()], False))
+        segments += keyed.get(match.group(0), [])
+        position = match.end()
+    segments.append(Segment(template[position:], False))
+    return segments
+
+
+def _fill_path_template(interface: Interface, spec: OutputSpec, values: Values) -> str | None:
+    """The output's path, or None when it names an input that was not given (not expected)."""
+    path = spec.path_template
+    for input_spec in sorted(interface.inputs, key=lambda s: len(s.value_key), reverse=True):
+        if input_spec.value_key not in path:
+            continue
+        if input_spec.id not in values:
+            return None
+        text = _path_text(input_spec, values[input_spec.id], spec.stripped_extensions)
+        path = path.replace(input_spec.value_key, text)
+    normal = posixpath.normpath(path)
+    if path.startswith("/") or normal == ".." or normal.startswith("../") or not path.strip():
+        raise UsageError(
+            f"{interface.name}: output {spec.label} would be written at {path!r}, "
+            "outside the entry folder",
+            "give output names without '/' at the start and without '..'",
+        )
+    return path
+
+
+def _path_text(spec: InputSpec, value: Value, stripped: tuple[str, ...]) -> str:
+    items = value if isinstance(value, list) else [value]
+    texts = []
+    for item in items:
+        text = posixpath.basename(item.path) if isinstance(item, FileArg) else str(item)
+        if isinstance(item, bool):
+            text = ""
+        for extension in stripped:
+            if extension and text.endswith(extension):
+                text = text[: -len(extension)]
+        texts.append(text)
+    return spec.list_separator.join(texts)

@@ -1,0 +1,305 @@
+"""`imcache run`: resolve, check, key, then hand back a complete entry or run the tool once."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import stat
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Protocol
+
+from imcache import __version__
+from imcache.core.errors import OutputsMissingError, ToolFailedError, ToolNotFoundError
+from imcache.core.hashing import KEY_FORMAT, KeyStream, digest_file
+from imcache.core.interfaces.arguments import parse_words
+from imcache.core.interfaces.model import Interface, Values
+from imcache.core.interfaces.registry import resolve, search_path
+from imcache.core.interfaces.render import PlannedOutput, plan_outputs, render_argv
+from imcache.core.interfaces.values import relevant_env, resolve_values
+from imcache.core.runner import STDERR_LOG, STDOUT_LOG, run_tool
+from imcache.core.store import LAYOUT, RECORD, USED_MARK, Store, cache_root, entry_lock
+
+OwnFiles = frozenset({RECORD, USED_MARK, STDOUT_LOG, STDERR_LOG})
+OutputPaths = dict[str, str | list[str]]
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    interface: str
+    words: list[str]
+    base_dir: str
+    cwd: str
+    env: Mapping[str, str]
+    catalogues: Sequence[str] = ()
+    force: bool = False
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    path: str | None  # None: not found on PATH
+    identity: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    interface: Interface
+    values: Values
+    env_values: dict[str, str]
+    tool: Tool
+    argv: list[str]
+    outputs: list[PlannedOutput]
+    key: str
+    key_lines: list[str]
+    store: Store
+
+    @property
+    def entry(self) -> str:
+        return self.store.entry_dir(self.interface.name, self.key)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    plan: Plan
+    cached: bool
+    outputs: OutputPaths  # output name -> absolute path (list outputs: a list)
+    extra_files: list[str] = field(default_factory=list)
+    exit_code: int = 0
+    seconds: float | None = None
+
+
+class Reporter(Protocol):
+    """What the face hears while a run goes on; the core itself never prints."""
+
+    echo: BinaryIO | None
+
+    def waiting(self, plan: Plan) -> None: ...
+    def running(self, plan: Plan) -> None: ...
+    def warning(self, message: str) -> None: ...
+
+
+def plan_run(request: RunRequest) -> Plan:
+    interface = resolve(request.interface, search_path(request.catalogues, request.env))
+    raw = parse_words(interface, request.words)
+    values = resolve_values(interface, raw, request.env, request.cwd)
+    env_values = relevant_env(interface, request.env)
+    outputs = plan_outputs(interface, values)
+    overrides = {
+        input_id: text
+        for rule in interface.extension.rules
+        if rule.if_set in values
+        for input_id, text in rule.render.items()
+    }
+    argv = render_argv(interface, values, outputs, overrides)
+    tool = find_tool(interface, request.env)
+    stream = key_stream(interface, tool, values, env_values)
+    return Plan(
+        interface=interface,
+        values=values,
+        env_values=env_values,
+        tool=tool,
+        argv=argv,
+        outputs=outputs,
+        key=stream.digest(),
+        key_lines=stream.lines,
+        store=Store(cache_root(request.base_dir)),
+    )
+
+
+def find_tool(interface: Interface, env: Mapping[str, str]) -> Tool:
+    name = interface.executable
+    path = shutil.which(name, path=env.get("PATH", os.defpath))
+    if path is None:
+        return Tool(name, None, "not found")
+    real = os.path.realpath(path)
+    info = os.stat(real)
+    if interface.extension.tool_check == "content":
+        return Tool(name, path, f"{real} xxh3:{digest_file(real)}")
+    return Tool(name, path, f"{real} size={info.st_size} mtime_ns={info.st_mtime_ns}")
+
+
+def key_stream(
+    interface: Interface, tool: Tool, values: Values, env_values: Mapping[str, str]
+) -> KeyStream:
+    stream = KeyStream()
+    stream.add_text("key-format", str(KEY_FORMAT))
+    stream.add_text("interface", interface.name)
+    stream.add_text("definition", interface.digest)
+    stream.add_text("tool", tool.identity)
+    for input_id in sorted(values):
+        stream.add_value(f"input.{input_id}", values[input_id])
+    for name in sorted(env_values):
+        stream.add_text(f"env.{name}", env_values[name])
+    return stream
+
+
+def look_up(plan: Plan, reporter: Reporter | None = None) -> RunResult | None:
+    """A complete, intact entry for this plan's key, or None."""
+    record = plan.store.read_record(plan.entry)
+    if record is None or record.get("key") != plan.key:
+        return None
+    damage = _damage(plan.entry, record)
+    if damage:
+        if reporter is not None:
+            reporter.warning(f"entry {plan.key[:12]} of {plan.interface.name} is damaged "
+                             f"({damage}); running again")
+        return None
+    return RunResult(
+        plan=plan,
+        cached=True,
+        outputs=_absolute(plan.entry, record.get("outputs", {})),
+        extra_files=[os.path.join(plan.entry, p) for p in record.get("extra_files", [])],
+        seconds=record.get("seconds"),
+    )
+
+
+def run(request: RunRequest, reporter: Reporter) -> RunResult:
+    plan = plan_run(request)
+    if not request.force:
+        hit = look_up(plan, reporter)
+        if hit is not None:
+            plan.store.record_use(plan.entry)
+            return hit
+    if plan.tool.path is None:
+        raise ToolNotFoundError(
+            f"{plan.tool.name!r} (run by {plan.interface.name}) is not on PATH",
+            "install it or add its folder to PATH",
+        )
+    plan.store.ensure()
+    os.makedirs(os.path.dirname(plan.entry), exist_ok=True)
+    with entry_lock(plan.store.lock_path(plan.interface.name, plan.key), lambda: reporter.waiting(plan)):
+        if not request.force:
+            hit = look_up(plan, reporter)
+            if hit is not None:
+                plan.store.record_use(plan.entry)
+                return hit
+        return _execute(plan, request.env, reporter)
+
+
+def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResult:
+    entry = plan.store.prepare_entry(plan.interface.name, plan.key)
+    reporter.running(plan)
+    tool_env = {**env, **plan.interface.fixed_env, **plan.env_values}
+    assert plan.tool.path is not None
+    argv = [plan.tool.path, *plan.argv[1:]]
+    completed = run_tool(argv, entry, tool_env, reporter.echo, plan.interface.name)
+    if completed.exit_code != 0:
+        kept = plan.store.keep_failed(entry)
+        raise ToolFailedError(
+            f"{plan.tool.name} ({plan.interface.name}) failed with exit code {completed.exit_code}",
+            f"its logs are kept in {kept}",
+            completed.exit_code,
+        )
+    outputs, missing = _collect(entry, plan.outputs)
+    if missing:
+        kept = plan.store.keep_failed(entry)
+        raise OutputsMissingError(
+            f"{plan.tool.name} ({plan.interface.name}) exited 0 but did not write "
+            + ", ".join(missing),
+            f"nothing was cached; see the logs in {kept}",
+        )
+    extra = _extra_files(entry, outputs)
+    plan.store.publish(entry, _record(plan, completed.started, completed.seconds, outputs, extra))
+    return RunResult(
+        plan=plan,
+        cached=False,
+        outputs=_absolute(entry, outputs),
+        extra_files=[os.path.join(entry, p) for p in extra],
+        seconds=completed.seconds,
+    )
+
+
+def _collect(
+    entry: str, planned: list[PlannedOutput]
+) -> tuple[dict[str, Any], list[str]]:
+    """Declared outputs as {name: {path, size}} (list outputs: a list of those), and what is missing."""
+    found: dict[str, Any] = {}
+    missing = []
+    for out in planned:
+        if out.spec.is_list:
+            matches = sorted(glob.glob(out.path, root_dir=entry))
+            found[out.spec.label] = [_describe(entry, m) for m in matches]
+            if not matches and not out.spec.optional:
+                missing.append(f"{out.spec.label} ({out.path})")
+        elif os.path.lexists(os.path.join(entry, out.path)):
+            found[out.spec.label] = _describe(entry, out.path)
+        elif not out.spec.optional:
+            missing.append(f"{out.spec.label} ({out.path})")
+    return found, missing
+
+
+def _describe(entry: str, relative: str) -> dict[str, Any]:
+    info = os.lstat(os.path.join(entry, relative))
+    size = info.st_size if stat.S_ISREG(info.st_mode) else None
+    return {"path": os.path.normpath(relative), "size": size}
+
+
+def _extra_files(entry: str, outputs: dict[str, Any]) -> list[str]:
+    """Files the tool wrote that no template names: kept and listed, never silently dropped."""
+    declared = set()
+    for value in outputs.values():
+        for item in value if isinstance(value, list) else [value]:
+            declared.add(item["path"])
+    extra = []
+    for folder, dirs, files in os.walk(entry):
+        relative_folder = os.path.relpath(folder, entry)
+        if relative_folder in declared:
+            dirs.clear()
+            continue
+        for name in files:
+            relative = os.path.normpath(os.path.join(relative_folder, name))
+            if relative not in declared and relative not in OwnFiles:
+                extra.append(relative)
+    return sorted(extra)
+
+
+def _damage(entry: str, record: dict[str, Any]) -> str:
+    """Cheap checks of a recorded entry: every output still there, files at their sizes."""
+    for value in record.get("outputs", {}).values():
+        for item in value if isinstance(value, list) else [value]:
+            try:
+                info = os.lstat(os.path.join(entry, item["path"]))
+            except (OSError, KeyError, TypeError):
+                return f"{item!r} is missing"
+            if item.get("size") is not None and info.st_size != item["size"]:
+                return f"{item['path']} changed size"
+    return ""
+
+
+def _absolute(entry: str, outputs: dict[str, Any]) -> OutputPaths:
+    result: OutputPaths = {}
+    for name, value in outputs.items():
+        if isinstance(value, list):
+            result[name] = [os.path.join(entry, _path_of(i)) for i in value]
+        else:
+            result[name] = os.path.join(entry, _path_of(value))
+    return result
+
+
+def _path_of(item: Any) -> str:
+    return str(item["path"] if isinstance(item, dict) else item)
+
+
+def _record(
+    plan: Plan, started: float, seconds: float, outputs: dict[str, Any], extra: list[str]
+) -> dict[str, Any]:
+    return {
+        "layout": LAYOUT,
+        "key": plan.key,
+        "key_format": KEY_FORMAT,
+        "key_fields": plan.key_lines,
+        "interface": plan.interface.name,
+        "definition": {"source": plan.interface.source, "digest": plan.interface.digest},
+        "tool": {"name": plan.tool.name, "path": plan.tool.path, "identity": plan.tool.identity},
+        "argv": plan.argv,
+        "env": plan.env_values,
+        "outputs": outputs,
+        "extra_files": extra,
+        "exit_code": 0,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "seconds": round(seconds, 6),
+        "imcache_version": __version__,
+    }

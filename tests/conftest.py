@@ -1,0 +1,102 @@
+"""Fixtures shared by every test: no test ever touches the user's real cache or catalogues."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+NIWRAP = REPO.parent / "shared" / "corpus" / "niwrap"
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private HOME, cache base and working folder for each test; IMCACHE_PATH cleared."""
+    home = tmp_path / "home"
+    work = tmp_path / "work"
+    for folder in (home, work):
+        folder.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("IMCACHE_BASE_DIR", str(tmp_path / "base"))
+    monkeypatch.delenv("IMCACHE_PATH", raising=False)
+    monkeypatch.delenv("FSLOUTPUTTYPE", raising=False)
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture
+def cache_root(tmp_path: Path) -> Path:
+    return tmp_path / "base" / "imcache_mem"
+
+
+def require_tool(name: str) -> str:
+    """The tool's path; in CI a missing tool is a failure (make test installs it), else a skip."""
+    path = shutil.which(name)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not installed; 'make test' should have installed it")
+        pytest.skip(f"{name} is not installed (run 'make test' to install it)")
+    return path
+
+
+@pytest.fixture
+def make_nifti(isolated: Path) -> Callable[..., Path]:
+    """Write a small synthetic NIfTI volume; `seed` picks its content."""
+    import nibabel as nib
+    import numpy as np
+
+    def make(name: str, seed: int = 0, shape: tuple[int, ...] = (4, 4, 3), folder: Path | None = None) -> Path:
+        data = np.random.default_rng(seed).random(shape, dtype=np.float32)
+        path = (folder or isolated) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nib.save(nib.Nifti1Image(data, np.eye(4)), str(path))
+        return path
+
+    return make
+
+
+@pytest.fixture
+def counting_mrcat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """Put a wrapper first on PATH that counts its calls, then runs the real mrcat."""
+    real = require_tool("mrcat")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    counter = tmp_path / "mrcat-calls"
+    wrapper = bin_dir / "mrcat"
+    wrapper.write_text(f'#!/bin/sh\necho x >> "{counter}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+    def calls() -> int:
+        return len(counter.read_text().splitlines()) if counter.exists() else 0
+
+    return calls
+
+
+def run_imcache(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+                check: bool = False) -> subprocess.CompletedProcess[str]:
+    """imcache as a real subprocess (for exit codes, streams and races)."""
+    return subprocess.run(
+        [sys.executable, "-m", "imcache", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, check=check,
+    )
+
+
+@pytest.fixture
+def imcache_proc() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run_imcache
+
+
+@pytest.fixture
+def niwrap() -> Iterator[Path]:
+    if not NIWRAP.is_dir():
+        pytest.skip(f"the NiWrap corpus is not at {NIWRAP}")
+    yield NIWRAP
