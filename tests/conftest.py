@@ -53,7 +53,9 @@ def make_nifti(isolated: Path) -> Callable[..., Path]:
     import nibabel as nib
     import numpy as np
 
-    def make(name: str, seed: int = 0, shape: tuple[int, ...] = (4, 4, 3), folder: Path | None = None) -> Path:
+    def make(
+        name: str, seed: int = 0, shape: tuple[int, ...] = (4, 4, 3), folder: Path | None = None
+    ) -> Path:
         data = np.random.default_rng(seed).random(shape, dtype=np.float32)
         path = (folder or isolated) / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,12 +83,17 @@ def counting_mrcat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[
     return calls
 
 
-def run_imcache(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-                check: bool = False) -> subprocess.CompletedProcess[str]:
+def run_imcache(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
     """imcache as a real subprocess (for exit codes, streams and races)."""
     return subprocess.run(
         [sys.executable, "-m", "imcache", *args],
-        cwd=cwd, env=env, capture_output=True, text=True, check=check,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=check,
     )
 
 

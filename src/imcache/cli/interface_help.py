@@ -11,7 +11,9 @@ from imcache.core.interfaces.model import InputSpec, Interface
 
 def interface_help(interface: Interface, run_help: str) -> str:
     formatter = click.HelpFormatter()
-    formatter.write_usage(f"imcache run {interface.name}", "[INPUTS] [--json | --get OUTPUT] [--force] [--dry-run]")
+    formatter.write_usage(
+        f"imcache run {interface.name}", "[INPUTS] [--json | --get OUTPUT] [--force] [--dry-run]"
+    )
     formatter.write_paragraph()
     with formatter.indentation():
         formatter.write_text(interface.description or interface.tool_name)
@@ -25,7 +27,9 @@ def interface_help(interface: Interface, run_help: str) -> str:
     outputs = [(out.label, f"{out.path_template}  {out.description}") for out in interface.outputs]
     for stream in (interface.stdout_output, interface.stderr_output):
         if stream is not None:
-            outputs.append((stream.label, f"(captured {stream.path_template}) {stream.description}"))
+            outputs.append(
+                (stream.label, f"(captured {stream.path_template}) {stream.description}")
+            )
     if outputs:
         with formatter.section("Outputs (--get NAME)"):
             formatter.write_dl(outputs)
@@ -33,7 +37,11 @@ def interface_help(interface: Interface, run_help: str) -> str:
         with formatter.section("Environment (enters the key)"):
             formatter.write_dl(
                 [
-                    (env.name, f"default {env.default}; one of {', '.join(env.choices)}. {env.description}")
+                    (
+                        env.name,
+                        f"default {env.default}; one of {', '.join(env.choices)}. "
+                        f"{env.description}",
+                    )
                     if env.choices
                     else (env.name, f"default {env.default}. {env.description}")
                     for env in interface.extension.env
@@ -44,8 +52,13 @@ def interface_help(interface: Interface, run_help: str) -> str:
 
 
 def _input_row(spec: InputSpec, interface: Interface) -> tuple[str, str]:
-    metavar = {"File": "FILE", "String": "TEXT", "Number": "INT" if spec.integer else "NUMBER",
-               "Flag": "", "Sub": "JSON"}[spec.type]
+    metavar = {
+        "File": "FILE",
+        "String": "TEXT",
+        "Number": "INT" if spec.integer else "NUMBER",
+        "Flag": "",
+        "Sub": "JSON",
+    }[spec.type]
     if spec.choices is not None:
         metavar = "{" + ",".join(str(c) for c in spec.choices) + "}"
     if spec.is_list and metavar:
@@ -54,8 +67,16 @@ def _input_row(spec: InputSpec, interface: Interface) -> tuple[str, str]:
     if spec.is_list and (spec.min_entries or spec.max_entries):
         facts.append(f"{spec.min_entries or 0} to {spec.max_entries or 'any'} values")
     if spec.minimum is not None or spec.maximum is not None:
-        low = "" if spec.minimum is None else f"{'>' if spec.exclusive_minimum else '>='} {spec.minimum:g}"
-        high = "" if spec.maximum is None else f"{'<' if spec.exclusive_maximum else '<='} {spec.maximum:g}"
+        low = (
+            ""
+            if spec.minimum is None
+            else f"{'>' if spec.exclusive_minimum else '>='} {spec.minimum:g}"
+        )
+        high = (
+            ""
+            if spec.maximum is None
+            else f"{'<' if spec.exclusive_maximum else '<='} {spec.maximum:g}"
+        )
         facts.append(" and ".join(part for part in (low, high) if part))
     if spec.default is not None:
         facts.append(f"default {spec.default}")

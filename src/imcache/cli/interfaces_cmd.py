@@ -48,8 +48,8 @@ def interfaces(ctx: click.Context, pattern: str | None, as_json: bool) -> None:
     width = max(len(str(row["name"])) for row in rows)
     for row in rows:
         note = " (shadowed)" if row["shadowed"] else ""
-        found = "" if row["found"] else " [not on PATH]"
-        click.echo(f"{row['name']:<{width}}  {row['tool']}{found}  {row['path']}{note}")
+        on_path = "" if row["found"] else " [not on PATH]"
+        click.echo(f"{row['name']:<{width}}  {row['tool']}{on_path}  {row['path']}{note}")
 
 
 def _matches(name: str, pattern: str) -> bool:
@@ -73,7 +73,7 @@ def _tool_of(path: str) -> str:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-q", "--quiet", is_flag=True, help="Print only the problems and the tally.")
 def validate(files: tuple[str, ...], quiet: bool) -> None:
-    """Check interface definitions; each problem names the file and the field. Exit 1 if any fails."""
+    """Check interface definitions; each problem names the file and field. Exit 1 if any fails."""
     failed = 0
     for path in files:
         try:

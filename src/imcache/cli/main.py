@@ -21,8 +21,9 @@ from imcache.cli.interfaces_cmd import interfaces, validate
 from imcache.cli.run_cmd import run
 from imcache.core.errors import ImcacheError
 
+
 class ImcacheGroup(click.Group):
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
@@ -58,8 +59,11 @@ class ImcacheGroup(click.Group):
         except Exception:  # the last net: a bug, reported once with a pointer to its log
             log = _write_crash_log()
             kind = sys.exc_info()[0]
-            say(f"internal error ({kind.__name__ if kind else 'unknown'}); this is a bug in imcache, "
-                f"please report it with the log {log}")
+            say(
+                f"internal error ({kind.__name__ if kind else 'unknown'}); "
+                f"this is a bug in imcache, "
+                f"please report it with the log {log}"
+            )
             return 3
 
 

@@ -22,7 +22,10 @@ class StderrReporter:
         self.echo: BinaryIO | None = sys.stderr.buffer if hasattr(sys.stderr, "buffer") else None
 
     def waiting(self, plan: Plan) -> None:
-        say(f"{plan.interface.name}: another process is running this key ({plan.key[:12]}); waiting for it")
+        say(
+            f"{plan.interface.name}: another process is running this key ({plan.key[:12]}); "
+            "waiting for it"
+        )
 
     def running(self, plan: Plan) -> None:
         say(f"{plan.interface.name}: running {plan.tool.name} in {plan.entry}")
@@ -68,7 +71,9 @@ def run(
         if show_help:
             click.echo(ctx.get_help())
             return
-        raise UsageError("missing interface NAME", "usage: imcache run NAME [inputs]; see 'imcache interfaces'")
+        raise UsageError(
+            "missing interface NAME", "usage: imcache run NAME [inputs]; see 'imcache interfaces'"
+        )
     if as_json and get_name:
         raise UsageError("--json and --get cannot be used together", "choose one")
     request = RunRequest(
@@ -79,6 +84,7 @@ def run(
         env=dict(os.environ),
         catalogues=settings.catalogues,
         force=force,
+        wanted_output=get_name,
     )
     if show_help:
         from imcache.cli.interface_help import interface_help
@@ -91,7 +97,7 @@ def run(
         _dry_run(plan_run(request), as_json)
         return
     result = run_interface(request, StderrReporter())
-    _check_get(result, get_name)
+    _check_produced(result, get_name)
     if result.cached:
         say(f"{name}: collecting precomputed outputs (key {result.plan.key[:12]})")
     else:
@@ -99,12 +105,13 @@ def run(
     _print_result(result, as_json, get_name)
 
 
-def _check_get(result: RunResult, get_name: str | None) -> None:
+def _check_produced(result: RunResult, get_name: str | None) -> None:
+    """A declared but optional output may be absent from this run's results."""
     if get_name is not None and get_name not in result.outputs:
         names = ", ".join(sorted(result.outputs)) or "none"
         raise UsageError(
-            f"{result.plan.interface.name} has no output {get_name!r} in this run",
-            f"its outputs are: {names}",
+            f"{result.plan.interface.name}: this run produced no {get_name!r}",
+            f"it produced: {names}",
         )
 
 
@@ -169,4 +176,3 @@ def _shell_line(argv: list[str]) -> str:
     import shlex
 
     return " ".join(shlex.quote(word) for word in argv)
-

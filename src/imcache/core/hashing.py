@@ -12,7 +12,6 @@ import os
 import stat
 import struct
 from dataclasses import dataclass, field
-from typing import cast
 
 import xxhash
 
@@ -45,7 +44,7 @@ class KeyStream:
         self.add(label, b"v", payload, shown)
 
     def digest(self) -> str:
-        return cast(str, self.hasher.hexdigest())
+        return self.hasher.hexdigest()
 
 
 def encode_value(value: Value | dict[str, Value]) -> tuple[bytes, str]:
@@ -111,7 +110,7 @@ def digest_file(path: str, size: int | None = None) -> str:
         else:
             while chunk := handle.read(READ_CHUNK):
                 hasher.update(chunk)
-    return cast(str, hasher.hexdigest())
+    return hasher.hexdigest()
 
 
 def digest_tree(root: str) -> str:
@@ -125,7 +124,7 @@ def digest_tree(root: str) -> str:
         for part in (_utf8(relative), kind, payload):
             hasher.update(struct.pack("<Q", len(part)))
             hasher.update(part)
-    return cast(str, hasher.hexdigest())
+    return hasher.hexdigest()
 
 
 def _walk(folder: str, prefix: str, chain: frozenset[str]) -> list[tuple[str, bytes, bytes]]:

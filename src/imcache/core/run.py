@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
 from imcache import __version__
-from imcache.core.errors import OutputsMissingError, ToolFailedError, ToolNotFoundError
+from imcache.core.errors import (
+    OutputsMissingError,
+    ToolFailedError,
+    ToolNotFoundError,
+    UsageError,
+)
 from imcache.core.hashing import KEY_FORMAT, KeyStream, digest_file
 from imcache.core.interfaces.arguments import parse_words
 from imcache.core.interfaces.model import Interface, Values
@@ -20,7 +25,15 @@ from imcache.core.interfaces.registry import resolve, search_path
 from imcache.core.interfaces.render import PlannedOutput, plan_outputs, render_argv
 from imcache.core.interfaces.values import relevant_env, resolve_values
 from imcache.core.runner import STDERR_LOG, STDOUT_LOG, run_tool
-from imcache.core.store import LAYOUT, RECORD, USED_MARK, Store, cache_root, entry_lock
+from imcache.core.store import (
+    LAYOUT,
+    RECORD,
+    USED_MARK,
+    Store,
+    cache_errors,
+    cache_root,
+    entry_lock,
+)
 
 OwnFiles = frozenset({RECORD, USED_MARK, STDOUT_LOG, STDERR_LOG})
 OutputPaths = dict[str, str | list[str]]
@@ -35,6 +48,7 @@ class RunRequest:
     env: Mapping[str, str]
     catalogues: Sequence[str] = ()
     force: bool = False
+    wanted_output: str | None = None  # `--get NAME`: checked before anything runs
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,8 @@ def plan_run(request: RunRequest) -> Plan:
     values = resolve_values(interface, raw, request.env, request.cwd)
     env_values = relevant_env(interface, request.env)
     outputs = plan_outputs(interface, values)
+    if request.wanted_output is not None:
+        _check_wanted(interface, request.wanted_output)
     overrides = {
         input_id: text
         for rule in interface.extension.rules
@@ -107,6 +123,16 @@ def plan_run(request: RunRequest) -> Plan:
         key_lines=stream.lines,
         store=Store(cache_root(request.base_dir)),
     )
+
+
+def _check_wanted(interface: Interface, wanted: str) -> None:
+    declared = [out.label for out in interface.outputs]
+    declared += [s.label for s in (interface.stdout_output, interface.stderr_output) if s]
+    if wanted not in declared:
+        raise UsageError(
+            f"{interface.name} has no output {wanted!r}",
+            f"its outputs are: {', '.join(declared) or 'none'}",
+        )
 
 
 def find_tool(interface: Interface, env: Mapping[str, str]) -> Tool:
@@ -144,8 +170,10 @@ def look_up(plan: Plan, reporter: Reporter | None = None) -> RunResult | None:
     damage = _damage(plan.entry, record)
     if damage:
         if reporter is not None:
-            reporter.warning(f"entry {plan.key[:12]} of {plan.interface.name} is damaged "
-                             f"({damage}); running again")
+            reporter.warning(
+                f"entry {plan.key[:12]} of {plan.interface.name} is damaged "
+                f"({damage}); running again"
+            )
         return None
     return RunResult(
         plan=plan,
@@ -159,7 +187,7 @@ def look_up(plan: Plan, reporter: Reporter | None = None) -> RunResult | None:
 def run(request: RunRequest, reporter: Reporter) -> RunResult:
     plan = plan_run(request)
     if not request.force:
-        hit = look_up(plan, reporter)
+        hit = look_up(plan)  # a damaged entry is reported once, under the lock, below
         if hit is not None:
             plan.store.record_use(plan.entry)
             return hit
@@ -168,9 +196,10 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
             f"{plan.tool.name!r} (run by {plan.interface.name}) is not on PATH",
             "install it or add its folder to PATH",
         )
-    plan.store.ensure()
-    os.makedirs(os.path.dirname(plan.entry), exist_ok=True)
-    with entry_lock(plan.store.lock_path(plan.interface.name, plan.key), lambda: reporter.waiting(plan)):
+    plan.store.ensure(plan.interface.name)
+    with entry_lock(
+        plan.store.lock_path(plan.interface.name, plan.key), lambda: reporter.waiting(plan)
+    ):
         if not request.force:
             hit = look_up(plan, reporter)
             if hit is not None:
@@ -180,7 +209,8 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
 
 
 def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResult:
-    entry = plan.store.prepare_entry(plan.interface.name, plan.key)
+    with cache_errors(plan.store.root):
+        entry = plan.store.prepare_entry(plan.interface.name, plan.key)
     reporter.running(plan)
     tool_env = {**env, **plan.interface.fixed_env, **plan.env_values}
     assert plan.tool.path is not None
@@ -202,7 +232,10 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
             f"nothing was cached; see the logs in {kept}",
         )
     extra = _extra_files(entry, outputs)
-    plan.store.publish(entry, _record(plan, completed.started, completed.seconds, outputs, extra))
+    with cache_errors(entry):
+        plan.store.publish(
+            entry, _record(plan, completed.started, completed.seconds, outputs, extra)
+        )
     return RunResult(
         plan=plan,
         cached=False,
@@ -212,10 +245,8 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
     )
 
 
-def _collect(
-    entry: str, planned: list[PlannedOutput]
-) -> tuple[dict[str, Any], list[str]]:
-    """Declared outputs as {name: {path, size}} (list outputs: a list of those), and what is missing."""
+def _collect(entry: str, planned: list[PlannedOutput]) -> tuple[dict[str, Any], list[str]]:
+    """Declared outputs as {name: {path, size}} (a list for list outputs), and what is missing."""
     found: dict[str, Any] = {}
     missing = []
     for out in planned:

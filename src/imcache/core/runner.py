@@ -1,4 +1,4 @@
-"""Run the tool: an argv list (never a shell) in the entry folder, its output captured and echoed."""
+"""Run the tool: an argv list (never a shell) in the entry folder, output captured and echoed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from imcache.core.errors import ToolNotFoundError
 
@@ -31,12 +31,13 @@ def run_tool(
     echo: BinaryIO | None,
     interface_name: str,
 ) -> Completed:
-    """Run to the end; the tool's stdout and stderr go to their logs and, as they come, to `echo`."""
+    """Run to the end; stdout and stderr go to their logs and, as they come, to `echo`."""
     started = time.time()
     clock = time.monotonic()
-    with open(os.path.join(cwd, STDOUT_LOG), "wb") as out_log, open(
-        os.path.join(cwd, STDERR_LOG), "wb"
-    ) as err_log:
+    with (
+        open(os.path.join(cwd, STDOUT_LOG), "wb") as out_log,
+        open(os.path.join(cwd, STDERR_LOG), "wb") as err_log,
+    ):
         try:
             process = subprocess.Popen(
                 argv,
@@ -71,10 +72,10 @@ def run_tool(
 
 
 def _pump(
-    stream: BinaryIO | None, log: BinaryIO, echo: BinaryIO | None, echo_lock: threading.Lock
+    stream: IO[bytes] | None, log: BinaryIO, echo: BinaryIO | None, echo_lock: threading.Lock
 ) -> None:
     assert stream is not None
-    while chunk := stream.read1(65536):
+    while chunk := os.read(stream.fileno(), 65536):
         log.write(chunk)
         if echo is not None:
             with echo_lock:

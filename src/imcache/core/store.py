@@ -51,23 +51,19 @@ class Store:
     def lock_path(self, interface: str, key: str) -> str:
         return os.path.join(self.root, interface, f"{key}.lock")
 
-    def ensure(self) -> None:
+    def ensure(self, interface: str) -> None:
         """Create the root (private to its user) with the files that describe it."""
         if os.path.islink(self.root):
             raise CacheError(
                 f"cache root {self.root} is a symbolic link",
                 "point --base-dir at the real folder instead",
             )
-        try:
+        with cache_errors(self.root):
             os.makedirs(os.path.dirname(self.root), exist_ok=True)
             with contextlib.suppress(FileExistsError):
                 os.mkdir(self.root, 0o700)
             self._describe()
-        except OSError as exc:
-            raise CacheError(
-                f"cannot use cache root {self.root}: {exc.strerror}",
-                "choose a writable --base-dir (or IMCACHE_BASE_DIR)",
-            ) from exc
+            os.makedirs(os.path.join(self.root, interface), exist_ok=True)
 
     def _describe(self) -> None:
         layout_path = os.path.join(self.root, LAYOUT_FILE)
@@ -123,6 +119,19 @@ class Store:
         return failed
 
 
+@contextlib.contextmanager
+def cache_errors(path: str) -> Iterator[None]:
+    """A file-system failure in the cache (read-only, full, not ours) is the user's to fix."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or path
+        raise CacheError(
+            f"cannot write to the cache at {where}: {exc.strerror or exc}",
+            "choose a writable --base-dir (or IMCACHE_BASE_DIR), or free some space",
+        ) from exc
+
+
 def write_atomic(path: str, payload: bytes, durable: bool = False) -> None:
     """Write to a temporary name in the same folder, then rename: readers see all or nothing."""
     temporary = f"{path}.tmp-{os.getpid()}"
@@ -160,7 +169,8 @@ def _read_json(path: str) -> dict[str, Any] | None:
 @contextlib.contextmanager
 def entry_lock(path: str, on_wait: Callable[[], None]) -> Iterator[None]:
     """An exclusive flock on the entry's lock file; the kernel drops it if we die."""
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    with cache_errors(path):
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,1 +1,1 @@
-"""Interface definitions: Boutiques descriptors, their catalogue, argument parsing and argv rendering."""
+"""Interface definitions: Boutiques descriptors, catalogues, argument parsing, argv rendering."""

@@ -19,6 +19,8 @@ def option_table(interface: Interface) -> dict[str, InputSpec]:
     table: dict[str, InputSpec] = {}
     for spec in interface.inputs:
         table[spec.option] = spec
+        if spec.option.startswith("--input-"):
+            continue  # `--force` and the like belong to `imcache run` itself
         table.setdefault("--" + spec.id, spec)
     return table
 
@@ -45,8 +47,8 @@ def parse_words(interface: Interface, words: list[str]) -> RawValues:
             _add(interface, raw, current, current.option, word)
             if not current.is_list:
                 current = None
-    for input_id, value in raw.items():
-        if value == []:
+    for input_id, given in raw.items():
+        if given == []:
             spec = interface.body.input(input_id)
             raise UsageError(f"{spec.option} of {interface.name} needs a value", _usage(interface))
     return raw
@@ -82,7 +84,9 @@ def _start(interface: Interface, raw: RawValues, spec: InputSpec, name: str) -> 
 
 def _add(interface: Interface, raw: RawValues, spec: InputSpec, name: str, value: str) -> None:
     if spec.type == "Flag":
-        raise UsageError(f"{name} of {interface.name} is a switch and takes no value", _usage(interface))
+        raise UsageError(
+            f"{name} of {interface.name} is a switch and takes no value", _usage(interface)
+        )
     values = raw[spec.id]
     assert isinstance(values, list)
     values.append(value)

@@ -10,14 +10,13 @@ import difflib
 import json
 import posixpath
 import re
-from dataclasses import replace
 from collections.abc import Iterator
-from typing import Any, cast
+from dataclasses import replace
+from typing import Any, NoReturn, cast
 
 import xxhash
 
 from imcache.core.errors import DefinitionError
-from imcache.core.interfaces.templates import template_fields
 from imcache.core.interfaces.model import (
     Body,
     EnvSpec,
@@ -29,29 +28,97 @@ from imcache.core.interfaces.model import (
     OutputSpec,
     Rule,
 )
+from imcache.core.interfaces.templates import template_fields
 
 # Boutiques 0.5 properties, plus the few that NiWrap's descriptors add. Anything else is refused,
 # because a misspelt key ("optinal") would otherwise silently change what a definition means.
 TOP_KEYS = frozenset(
-    "author command-line container-image custom deprecated-by-doi description descriptor-url doi "
-    "environment-variables error-codes groups inputs invocation-schema name online-platform-urls "
-    "output-files schema-version shell suggested-resources tags tests tool-doi tool-version url "
-    "stdout-output stderr-output".split()
+    [
+        "author",
+        "command-line",
+        "container-image",
+        "custom",
+        "deprecated-by-doi",
+        "description",
+        "descriptor-url",
+        "doi",
+        "environment-variables",
+        "error-codes",
+        "groups",
+        "inputs",
+        "invocation-schema",
+        "name",
+        "online-platform-urls",
+        "output-files",
+        "schema-version",
+        "shell",
+        "suggested-resources",
+        "tags",
+        "tests",
+        "tool-doi",
+        "tool-version",
+        "url",
+        "stdout-output",
+        "stderr-output",
+    ]
 )
 INPUT_KEYS = frozenset(
-    "command-line-flag command-line-flag-separator default-value description disables-inputs "
-    "exclusive-maximum exclusive-minimum id integer list list-separator max-list-entries maximum "
-    "min-list-entries minimum name optional requires-inputs type uses-absolute-path value-choices "
-    "value-disables value-key value-requires resolve-parent mutable media-types".split()
+    [
+        "command-line-flag",
+        "command-line-flag-separator",
+        "default-value",
+        "description",
+        "disables-inputs",
+        "exclusive-maximum",
+        "exclusive-minimum",
+        "id",
+        "integer",
+        "list",
+        "list-separator",
+        "max-list-entries",
+        "maximum",
+        "min-list-entries",
+        "minimum",
+        "name",
+        "optional",
+        "requires-inputs",
+        "type",
+        "uses-absolute-path",
+        "value-choices",
+        "value-disables",
+        "value-key",
+        "value-requires",
+        "resolve-parent",
+        "mutable",
+        "media-types",
+    ]
 )
 OUTPUT_KEYS = frozenset(
-    "command-line-flag command-line-flag-separator conditional-path-template description "
-    "file-template id list name optional path-template path-template-stripped-extensions "
-    "uses-absolute-path value-key".split()
+    [
+        "command-line-flag",
+        "command-line-flag-separator",
+        "conditional-path-template",
+        "description",
+        "file-template",
+        "id",
+        "list",
+        "name",
+        "optional",
+        "path-template",
+        "path-template-stripped-extensions",
+        "uses-absolute-path",
+        "value-key",
+    ]
 )
-GROUP_KEYS = frozenset("all-or-none description id members mutually-exclusive name one-is-required".split())
-SUB_KEYS = frozenset("id name description command-line inputs output-files groups".split())
-EXTENSION_KEYS = frozenset("defaults maps formats env rules tool-check output-names".split())
+GROUP_KEYS = frozenset(
+    ["all-or-none", "description", "id", "members", "mutually-exclusive", "name", "one-is-required"]
+)
+SUB_KEYS = frozenset(
+    ["id", "name", "description", "command-line", "inputs", "output-files", "groups"]
+)
+EXTENSION_KEYS = frozenset(
+    ["defaults", "maps", "formats", "env", "rules", "tool-check", "output-names"]
+)
 SCALAR_TYPES = ("File", "String", "Number", "Flag")
 # Files imcache itself writes into every entry folder: no output may take these names.
 # (`stdout.txt` as a template is NiWrap's way to name the captured stdout, and means just that.)
@@ -80,7 +147,8 @@ def load_interface(path: str, name: str) -> Interface:
 def canonical_digest(data: object) -> str:
     """The xxh3-128 of the descriptor's canonical JSON: key order and white space do not count."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return cast(str, xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass")))
+    digest: str = xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
+    return digest
 
 
 def parse_descriptor(data: object, source: str, name: str) -> Interface:
@@ -115,7 +183,7 @@ class _Context:
     def __init__(self, source: str) -> None:
         self.source = source
 
-    def fail(self, field: str, problem: str) -> DefinitionError:
+    def fail(self, field: str, problem: str) -> NoReturn:
         raise DefinitionError(self.source, field, problem)
 
     def mapping(self, value: object, where: str, allowed: frozenset[str]) -> dict[str, Any]:
@@ -137,13 +205,13 @@ class _Context:
         value = obj[key]
         if not isinstance(value, str):
             self.fail(where, f"must be a string, not {_json_type(value)}")
-        return cast(str, value)
+        return value
 
     def boolean(self, obj: dict[str, Any], key: str, where: str) -> bool:
         value = obj.get(key, False)
         if not isinstance(value, bool):
             self.fail(_join(where, key), f"must be true or false, not {_json_type(value)}")
-        return cast(bool, value)
+        return value
 
     def number(self, obj: dict[str, Any], key: str, where: str) -> float | None:
         value = obj.get(key)
@@ -159,7 +227,7 @@ class _Context:
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             self.fail(_join(where, key), "must be a whole number >= 0")
-        return cast(int, value)
+        return value
 
     def id_list(self, obj: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
         value = obj.get(key, [])
@@ -223,7 +291,8 @@ def _parse_input(ctx: _Context, item: object, where: str, ext: Extension) -> Inp
         flag_separator=_flag_separator(ctx, obj, where),
         # NiWrap leaves `optional` out on most Flags; a Flag is optional by nature, and only an
         # explicit `"optional": false` on one is an error.
-        optional=ctx.boolean(obj, "optional", where) or (input_type == "Flag" and "optional" not in obj),
+        optional=ctx.boolean(obj, "optional", where)
+        or (input_type == "Flag" and "optional" not in obj),
         is_list=ctx.boolean(obj, "list", where),
         list_separator=_list_separator(ctx, obj, where),
         min_entries=ctx.count(obj, "min-list-entries", where),
@@ -345,8 +414,10 @@ def _parse_output(ctx: _Context, item: object, where: str) -> OutputSpec:
     if "path-template" not in obj:
         # conditional-path-template evaluates Python expressions; imcache never evaluates code
         # from a definition, so such an output is refused, not half supported.
-        ctx.fail(_join(where, "path-template"), "is required (conditional-path-template and "
-                 "file-template are not supported)")
+        ctx.fail(
+            _join(where, "path-template"),
+            "is required (conditional-path-template and file-template are not supported)",
+        )
     template = ctx.text(obj, "path-template", _join(where, "path-template"))
     _check_template_stays_inside(ctx, template, _join(where, "path-template"))
     stripped = obj.get("path-template-stripped-extensions", [])
@@ -373,7 +444,9 @@ def _check_template_stays_inside(ctx: _Context, template: str, where: str) -> No
     if template.startswith(("/", "~")):
         ctx.fail(where, f"{template!r} is absolute; outputs must stay inside the entry folder")
     if ".." in template.replace("\\", "/").split("/"):
-        ctx.fail(where, f"{template!r} climbs out with '..'; outputs must stay inside the entry folder")
+        ctx.fail(
+            where, f"{template!r} climbs out with '..'; outputs must stay inside the entry folder"
+        )
     if posixpath.normpath(template) in RESERVED_ENTRY_NAMES:
         ctx.fail(where, f"{template!r} is a name imcache keeps for itself in every entry")
 
@@ -406,7 +479,9 @@ def _check_body(ctx: _Context, body: Body, where: str) -> None:
     for spec in body.inputs:
         at = _join(where, f'inputs (id "{spec.id}")')
         if spec.value_key not in body.command_line:
-            ctx.fail(_join(at, "value-key"), f"{spec.value_key} does not appear in the command-line")
+            ctx.fail(
+                _join(at, "value-key"), f"{spec.value_key} does not appear in the command-line"
+            )
         for ref in (*spec.requires, *spec.disables):
             if ref not in input_ids | group_ids:
                 ctx.fail(at, f"refers to unknown input id {ref!r}{_suggest(ref, input_ids)}")

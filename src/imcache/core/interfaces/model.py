@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 InputType = Literal["File", "String", "Number", "Flag", "Sub"]
+# `imcache run`'s own options; an input of the same name is reached as `--input-NAME`.
+RUN_OPTIONS = frozenset({"json", "get", "force", "dry-run", "help"})
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ class InputSpec:
     @property
     def option(self) -> str:
         """The command-line option of this input: `in_files` -> `--in-files`."""
-        return "--" + self.id.replace("_", "-")
+        dashed = self.id.replace("_", "-")
+        return f"--input-{dashed}" if dashed in RUN_OPTIONS else f"--{dashed}"
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,9 @@ class OutputSpec:
     value_key: str | None = None
     flag: str | None = None
     flag_separator: str = " "
-    public_name: str = ""  # the name users ask for (`--get`); the id unless the extension renames it
+    public_name: str = (
+        ""  # the name users ask for (`--get`); the id unless the extension renames it
+    )
 
     @property
     def label(self) -> str:

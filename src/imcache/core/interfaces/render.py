@@ -26,6 +26,9 @@ from imcache.core.interfaces.model import (
     Values,
 )
 
+# The files imcache writes into every entry; an output named by a value may not take them.
+OWN_FILES = frozenset({"imcache.json", ".imcache-used", "stdout.txt", "stderr.txt"})
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -169,6 +172,12 @@ def _fill_path_template(interface: Interface, spec: OutputSpec, values: Values) 
         text = _path_text(input_spec, values[input_spec.id], spec.stripped_extensions)
         path = path.replace(input_spec.value_key, text)
     normal = posixpath.normpath(path)
+    if normal in OWN_FILES and path != spec.path_template:
+        raise UsageError(
+            f"{interface.name}: output {spec.label} would be named {normal!r}, "
+            "a name imcache keeps for its own files in every entry",
+            "choose another output name",
+        )
     if path.startswith("/") or normal == ".." or normal.startswith("../") or not path.strip():
         raise UsageError(
             f"{interface.name}: output {spec.label} would be written at {path!r}, "

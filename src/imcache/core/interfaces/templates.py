@@ -15,7 +15,7 @@ from typing import NoReturn
 
 FIELD = re.compile(r"\{([^{}]*)\}")
 SOURCE = re.compile(r"(env\.)?([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?")
-# Extensions of two parts that neuroimaging tools treat as one (nipype's split_filename knows these).
+# Two-part extensions that neuroimaging tools treat as one (as nipype's split_filename does).
 DOUBLE_EXTENSIONS = (".nii.gz", ".tar.gz", ".niml.dset", ".img.gz", ".hdr.gz", ".mgh.gz", ".mif.gz")
 
 

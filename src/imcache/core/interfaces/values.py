@@ -60,7 +60,7 @@ def relevant_env(interface: Interface, env: Mapping[str, str]) -> dict[str, str]
 
 
 def _opt(prefix: str, spec: InputSpec) -> str:
-    return prefix + spec.id.replace("_", "-") if prefix == "--" else f"{prefix}{spec.id}"
+    return spec.option if prefix == "--" else f"{prefix}{spec.id}"
 
 
 class _Checker:
@@ -156,13 +156,15 @@ class _Checker:
             try:
                 raw = json.loads(raw)
             except json.JSONDecodeError:
-                self.fail(f"{name} takes a JSON object such as '{{\"@type\": ..., ...}}', not {raw!r}")
+                self.fail(
+                    f"{name} takes a JSON object such as '{{\"@type\": ..., ...}}', not {raw!r}"
+                )
         if not isinstance(raw, dict):
             self.fail(f"{name} takes a JSON object, not {raw!r}")
         variants = {variant.id: variant for variant in spec.variants}
         chosen = raw.get("@type", spec.variants[0].id if len(variants) == 1 else None)
         if chosen not in variants:
-            self.fail(f"{name} needs \"@type\" set to one of {sorted(variants)}")
+            self.fail(f'{name} needs "@type" set to one of {sorted(variants)}')
         body = variants[chosen]
         fields = {key: value for key, value in raw.items() if key != "@type"}
         known = {item.id for item in body.inputs}
@@ -181,17 +183,24 @@ class _Checker:
             for ref in spec.requires:
                 members = groups[ref].members if ref in groups else (ref,)
                 if not any(member in values for member in members):
-                    self.fail(f"{_opt(prefix, spec)} requires {self._names(prefix, by_id, members)}")
+                    self.fail(
+                        f"{_opt(prefix, spec)} requires {self._names(prefix, by_id, members)}"
+                    )
             for ref in spec.disables:
                 if ref in values:
-                    self.fail(f"{_opt(prefix, spec)} cannot be used with {_opt(prefix, by_id[ref])}")
+                    self.fail(
+                        f"{_opt(prefix, spec)} cannot be used with {_opt(prefix, by_id[ref])}"
+                    )
             chosen = str(values[spec.id])
             for ref in spec.value_requires.get(chosen, ()):
                 if ref not in values:
                     self.fail(f"{_opt(prefix, spec)} {chosen} requires {_opt(prefix, by_id[ref])}")
             for ref in spec.value_disables.get(chosen, ()):
                 if ref in values:
-                    self.fail(f"{_opt(prefix, spec)} {chosen} cannot be used with {_opt(prefix, by_id[ref])}")
+                    self.fail(
+                        f"{_opt(prefix, spec)} {chosen} cannot be used with "
+                        f"{_opt(prefix, by_id[ref])}"
+                    )
         for group in body.groups:
             given = [member for member in group.members if member in values]
             names = self._names(prefix, by_id, group.members)

@@ -1,0 +1,39 @@
+# Quick start on a fresh machine: `make demo`, then `make test`. Each sets up what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# apt-get needs root; elsewhere sudo, if there is one.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint format system-deps clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test,dev]'
+	touch $@
+
+# The real tools the demo and the tests run: MRtrix3 (mrcat, ...).
+system-deps:
+	@command -v mrcat >/dev/null 2>&1 || { \
+	  echo "installing MRtrix3 (apt-get)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends mrtrix3 >/dev/null; }
+
+demo: $(VENV)/.installed system-deps
+	./examples/demo.sh
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests examples
+	$(BIN)/ruff format --check src tests examples
+	$(BIN)/mypy
+
+format: $(VENV)/.installed
+	$(BIN)/ruff format src tests examples
+	$(BIN)/ruff check --fix src tests examples
+
+test: $(VENV)/.installed system-deps lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf demo build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,314 @@
+"""The loader refuses every broken descriptor with a `DefinitionError` naming the file and the field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from imcache.core.errors import DefinitionError
+from imcache.core.interfaces.loader import canonical_digest, load_interface
+
+
+def minimal() -> dict[str, Any]:
+    """A small valid descriptor with one of most things: the base every broken case edits."""
+    return {
+        "name": "tool",
+        "tool-version": "1.0",
+        "schema-version": "0.5",
+        "description": "a tool",
+        "command-line": "tool [FLAG] [LEVEL] [MODE] [IN] [OUT]",
+        "inputs": [
+            {"id": "in_file", "name": "in", "type": "File", "value-key": "[IN]"},
+            {"id": "out", "name": "out", "type": "String", "value-key": "[OUT]"},
+            {
+                "id": "flag",
+                "name": "flag",
+                "type": "Flag",
+                "optional": True,
+                "command-line-flag": "-f",
+                "value-key": "[FLAG]",
+            },
+            {
+                "id": "level",
+                "name": "level",
+                "type": "Number",
+                "optional": True,
+                "minimum": 0,
+                "maximum": 9,
+                "command-line-flag": "-l",
+                "value-key": "[LEVEL]",
+            },
+            {
+                "id": "mode",
+                "name": "mode",
+                "type": "String",
+                "optional": True,
+                "value-choices": ["fast", "slow"],
+                "default-value": "fast",
+                "value-key": "[MODE]",
+            },
+        ],
+        "output-files": [{"id": "result", "name": "result", "path-template": "[OUT].txt"}],
+        "groups": [{"id": "speed", "name": "speed", "members": ["flag", "level"]}],
+    }
+
+
+Edit = Callable[[dict[str, Any]], object]
+
+
+def _input(data: dict[str, Any], input_id: str) -> dict[str, Any]:
+    return next(item for item in data["inputs"] if item["id"] == input_id)
+
+
+def _set_input(input_id: str, **changes: object) -> Edit:
+    def edit(data: dict[str, Any]) -> object:
+        _input(data, input_id).update({k.replace("_", "-"): v for k, v in changes.items()})
+        return data
+
+    return edit
+
+
+def _drop_input_key(input_id: str, key: str) -> Edit:
+    def edit(data: dict[str, Any]) -> object:
+        del _input(data, input_id)[key]
+        return data
+
+    return edit
+
+
+def _set(**changes: object) -> Edit:
+    def edit(data: dict[str, Any]) -> object:
+        data.update({k.replace("_", "-"): v for k, v in changes.items()})
+        return data
+
+    return edit
+
+
+def _add_input(**item: object) -> Edit:
+    def edit(data: dict[str, Any]) -> object:
+        data["inputs"].append({k.replace("_", "-"): v for k, v in item.items()})
+        return data
+
+    return edit
+
+
+def _set_output(**changes: object) -> Edit:
+    def edit(data: dict[str, Any]) -> object:
+        data["output-files"][0].update({k.replace("_", "-"): v for k, v in changes.items()})
+        return data
+
+    return edit
+
+
+# (case id, edit of the valid descriptor (or raw text), fragments that str(error) must contain)
+BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
+    ("malformed-json", '{"name": "tool", "command-line": "tool",', ("not valid JSON", "line 1")),
+    ("trailing-garbage", '{"name": "tool"} x', ("not valid JSON",)),
+    ("top-level-list", "[1, 2]", ("(top level)", "must be a JSON object")),
+    ("top-level-string", '"tool"', ("(top level)", "must be a JSON object")),
+    (
+        "unknown-input-property",
+        _set_input("flag", optinal=True),
+        ('inputs[2].optinal', "unknown property", "'optional'"),
+    ),
+    ("unknown-top-property", _set(comand_line="tool"), ("comand-line", "unknown property", "'command-line'")),
+    (
+        "duplicate-input-ids",
+        _add_input(id="out", name="again", type="String", optional=True, value_key="[FLAG]"),
+        ("inputs", "'out'", "used twice"),
+    ),
+    ("flag-optional-false", _set_input("flag", optional=False), ('(id "flag").optional', "must be optional")),
+    ("flag-without-flag", _drop_input_key("flag", "command-line-flag"), ('(id "flag")', "command-line-flag")),
+    ("minimum-above-maximum", _set_input("level", minimum=10), ('(id "level")', "minimum", "maximum")),
+    (
+        "min-entries-above-max-entries",
+        _set_input("in_file", list=True, min_list_entries=3, max_list_entries=2),
+        ('(id "in_file")', "min-list-entries", "max-list-entries"),
+    ),
+    (
+        "default-not-a-choice",
+        _set_input("mode", default_value="medium"),
+        ('(id "mode").default-value', "'medium'", "value-choices"),
+    ),
+    (
+        "requires-unknown-id",
+        _set_input("flag", requires_inputs=["levle"]),
+        ('(id "flag")', "requires-inputs", "'levle'", "'level'"),
+    ),
+    (
+        "disables-unknown-id",
+        _set_input("flag", disables_inputs=["nope"]),
+        ('(id "flag")', "disables-inputs", "'nope'"),
+    ),
+    (
+        "group-member-unknown",
+        lambda d: d["groups"][0].update(members=["flag", "lvl"]) or d,
+        ('groups (id "speed").members', "'lvl'"),
+    ),
+    ("value-key-not-in-command-line", _set_input("level", value_key="[LVL]"), ('(id "level").value-key', "[LVL]")),
+    ("unknown-token-in-command-line", _set(command_line="tool [FLAG] [LEVEL] [MODE] [IN] [OUT] [FOO]"), ("command-line", "[FOO]")),
+    ("absolute-path-template", _set_output(path_template="/tmp/x"), ('(id "result").path-template', "'/tmp/x'", "absolute")),
+    ("dotdot-path-template", _set_output(path_template="../[OUT].txt"), ('(id "result").path-template', "'..'")),
+    ("dotdot-inside-path-template", _set_output(path_template="a/../../x"), ('(id "result").path-template', "'..'")),
+    ("unknown-type", _set_input("out", type="Text"), ('(id "out").type', "'Text'")),
+    ("empty-command-line", _set(command_line=""), ("command-line", "empty")),
+    ("blank-command-line", _set(command_line="   "), ("command-line", "empty")),
+    (
+        "extension-default-unknown-input",
+        _set(custom={"imcache": {"defaults": {"outt": "{in_file|stem}.txt"}}}),
+        ("custom.imcache.defaults.outt", "'outt'"),
+    ),
+    ("input-without-id", _drop_input_key("out", "id"), ("inputs[1].id", "required")),
+    ("missing-command-line", lambda d: d.pop("command-line") and d, ("command-line", "required")),
+]
+
+
+def _write(tmp_path: Path, content: Edit | str) -> Path:
+    path = tmp_path / "defs" / "broken tool.json"
+    path.parent.mkdir(exist_ok=True)
+    text = content if isinstance(content, str) else json.dumps(content(minimal()), indent=2)
+    path.write_text(text)
+    return path
+
+
+def test_minimal_descriptor_loads(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda d: d)
+    interface = load_interface(str(path), "test.tool")
+    assert interface.name == "test.tool"
+    assert interface.source == str(path)
+    assert interface.executable == "tool"
+    assert [spec.id for spec in interface.inputs] == ["in_file", "out", "flag", "level", "mode"]
+    assert interface.body.input("flag").optional
+    assert interface.body.input("mode").default == "fast"
+    assert [out.id for out in interface.outputs] == ["result"]
+    assert len(interface.digest) == 32
+
+
+def test_smallest_possible_descriptor_loads(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    path.write_text('{"name": "t", "command-line": "true"}')
+    interface = load_interface(str(path), "x.t")
+    assert interface.inputs == () and interface.executable == "true"
+
+
+@pytest.mark.parametrize(("case", "content", "fragments"), BROKEN, ids=[case for case, _, _ in BROKEN])
+def test_broken_descriptor_is_refused(
+    case: str, content: Edit | str, fragments: tuple[str, ...], tmp_path: Path
+) -> None:
+    path = _write(tmp_path, content)
+    with pytest.raises(DefinitionError) as caught:
+        load_interface(str(path), "test.tool")
+    message = str(caught.value)
+    assert caught.value.source == str(path)
+    assert message.startswith(f"{path}: "), message
+    for fragment in fragments:
+        assert fragment in message, f"{case}: {fragment!r} not in {message!r}"
+
+
+def test_unreadable_file_is_a_definition_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.json"
+    with pytest.raises(DefinitionError, match="cannot read") as caught:
+        load_interface(str(missing), "test.tool")
+    assert str(missing) in str(caught.value)
+
+
+def test_not_utf8_is_a_definition_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.json"
+    path.write_bytes('{"name": "caf\xe9", "command-line": "t"}'.encode("latin-1"))
+    with pytest.raises(DefinitionError) as caught:
+        load_interface(str(path), "test.tool")
+    assert str(path) in str(caught.value)
+
+
+# --- the definition digest -----------------------------------------------------------------
+
+
+def _leaves(data: object, path: tuple[object, ...] = ()) -> Iterator[tuple[object, ...]]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _leaves(value, (*path, index))
+    else:
+        yield path
+
+
+def _changed(value: object) -> object:
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int | float):
+        return value + 1
+    return f"{value}x"
+
+
+def _load(tmp_path: Path, data: object, text: str | None = None) -> str:
+    path = tmp_path / "digest.json"
+    path.write_text(text if text is not None else json.dumps(data))
+    return load_interface(str(path), "test.tool").digest
+
+
+def _with_extension() -> dict[str, Any]:
+    data = minimal()
+    data["custom"] = {"imcache": {"defaults": {"out": "{in_file|stem}_out"}, "formats": {"level": "%.1f"}}}
+    return data
+
+
+def test_digest_changes_when_any_field_changes(tmp_path: Path) -> None:
+    base = _with_extension()
+    digest = _load(tmp_path, base)
+    checked = 0
+    for leaf in _leaves(base):
+        edited = copy.deepcopy(base)
+        holder: Any = edited
+        for step in leaf[:-1]:
+            holder = holder[step]
+        holder[leaf[-1]] = _changed(holder[leaf[-1]])
+        try:
+            other = _load(tmp_path, edited)
+        except DefinitionError:
+            continue  # e.g. a renamed value-key no longer matches the command line
+        assert other != digest, f"changing {leaf} kept the digest"
+        checked += 1
+    assert checked >= 20
+
+
+def test_digest_changes_when_a_field_is_added_or_removed(tmp_path: Path) -> None:
+    base = minimal()
+    digest = _load(tmp_path, base)
+    assert _load(tmp_path, {**base, "url": "https://example.org"}) != digest
+    without = copy.deepcopy(base)
+    del without["description"]
+    assert _load(tmp_path, without) != digest
+    assert _load(tmp_path, {**base, "custom": {"other-tool": {"x": 1}}}) != digest
+
+
+def test_digest_ignores_key_order_and_white_space(tmp_path: Path) -> None:
+    base = _with_extension()
+    digest = _load(tmp_path, base)
+
+    def reverse(value: object) -> object:
+        if isinstance(value, dict):
+            return {key: reverse(value[key]) for key in reversed(list(value))}
+        if isinstance(value, list):
+            return [reverse(item) for item in value]
+        return value
+
+    assert _load(tmp_path, None, json.dumps(reverse(base))) == digest
+    assert _load(tmp_path, None, json.dumps(base, indent=7)) == digest
+    assert _load(tmp_path, None, json.dumps(base, separators=(",", ":"))) == digest
+    assert _load(tmp_path, None, "\n\n  " + json.dumps(base, indent="\t") + "\n\t \n") == digest
+    assert _load(tmp_path, None, json.dumps(base, ensure_ascii=True)) == canonical_digest(base)
+
+
+def test_digest_keeps_list_order(tmp_path: Path) -> None:
+    """Inputs are ordered (list order is meaning), unlike object keys."""
+    base = minimal()
+    swapped = copy.deepcopy(base)
+    swapped["inputs"][0], swapped["inputs"][1] = swapped["inputs"][1], swapped["inputs"][0]
+    assert _load(tmp_path, swapped) != _load(tmp_path, base)

@@ -1,0 +1,92 @@
+"""The key stream is unambiguous, and file and folder digests follow content, not location."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import xxhash
+
+from imcache.core.hashing import KeyStream, digest_file, digest_path, digest_tree, encode_value
+from imcache.core.interfaces.model import FileArg, SubArg
+
+
+def _key(*fields: tuple[str, object]) -> str:
+    stream = KeyStream()
+    for label, value in fields:
+        stream.add_value(label, value)  # type: ignore[arg-type]
+    return stream.digest()
+
+
+def test_list_boundaries_never_collide() -> None:
+    assert _key(("x", ["a b"])) != _key(("x", ["a", "b"]))
+    assert _key(("x", ["ab", "c"])) != _key(("x", ["a", "bc"]))
+    assert _key(("x", "a"), ("y", "b")) != _key(("xa", ""), ("y", "b"))
+
+
+def test_types_never_collide() -> None:
+    assert _key(("x", "1")) != _key(("x", 1))
+    assert _key(("x", 1)) != _key(("x", 1.0))
+    assert _key(("x", True)) != _key(("x", 1))
+    assert _key(("x", "true")) != _key(("x", True))
+
+
+def test_sub_command_values_count_variant_and_values() -> None:
+    one = SubArg("a", {"k": 1})
+    assert _key(("x", one)) != _key(("x", SubArg("b", {"k": 1})))
+    assert _key(("x", one)) != _key(("x", SubArg("a", {"k": 2})))
+    assert _key(("x", one)) == _key(("x", SubArg("a", {"k": 1})))
+
+
+def test_file_counts_by_basename_and_content_not_folder(tmp_path: Path) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    first = tmp_path / "one" / "a.nii"
+    second = tmp_path / "two" / "a.nii"
+    renamed = tmp_path / "two" / "b.nii"
+    for path in (first, second, renamed):
+        path.write_bytes(b"same bytes")
+    as_arg = lambda p: FileArg(str(p), str(p))  # noqa: E731
+    assert encode_value(as_arg(first)) == encode_value(as_arg(second))
+    assert encode_value(as_arg(first)) != encode_value(as_arg(renamed))
+    second.write_bytes(b"other bytes")
+    assert encode_value(as_arg(first)) != encode_value(as_arg(second))
+
+
+def test_file_digest_is_xxh3_128_of_content_small_and_large(tmp_path: Path) -> None:
+    small = tmp_path / "small"
+    small.write_bytes(b"x" * 1000)
+    large = tmp_path / "large"
+    large.write_bytes(os.urandom(3 << 20))  # above the mmap threshold
+    for path in (small, large):
+        assert digest_file(str(path)) == xxhash.xxh3_128_hexdigest(path.read_bytes())
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert digest_file(str(empty)) == xxhash.xxh3_128_hexdigest(b"")
+
+
+def test_tree_digest_follows_names_content_and_structure(tmp_path: Path) -> None:
+    def tree(root: Path, files: dict[str, bytes]) -> str:
+        for name, data in files.items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(data)
+        return digest_tree(str(root))
+
+    base = tree(tmp_path / "a", {"x/1.dcm": b"1", "x/2.dcm": b"2"})
+    assert tree(tmp_path / "b", {"x/1.dcm": b"1", "x/2.dcm": b"2"}) == base
+    assert tree(tmp_path / "c", {"x/1.dcm": b"1", "x/2.dcm": b"3"}) != base
+    assert tree(tmp_path / "d", {"x/1.dcm": b"1", "y/2.dcm": b"2"}) != base
+    assert tree(tmp_path / "e", {"x/1.dcm": b"1", "x/2.dcm": b"2", "x/3.dcm": b""}) != base
+    assert digest_path(str(tmp_path / "a")) == base
+
+
+def test_tree_digest_reads_through_links_and_survives_loops(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    root.mkdir()
+    target = tmp_path / "outside.dat"
+    target.write_bytes(b"v1")
+    (root / "link.dat").symlink_to(target)
+    (root / "loop").symlink_to(root)
+    before = digest_tree(str(root))
+    target.write_bytes(b"v2")  # the tool reads through the link: the digest must change
+    assert digest_tree(str(root)) != before

@@ -1,0 +1,276 @@
+"""Real runs of mrcat through `imcache run`: misses, hits, failures and the streams.
+
+Every test puts a counting wrapper around the real mrcat first on PATH (`counting_mrcat`), so
+"the tool ran" and "the tool did not run" are facts read from a counter, not from imcache's word.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from imcache.cli.main import cli
+
+MRCAT = "mrtrix3.MRCat"
+MakeNifti = Callable[..., Path]
+Calls = Callable[[], int]
+
+
+def imcache(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def run_ok(*args: str) -> Result:
+    result = imcache(*args)
+    assert result.exit_code == 0, (
+        f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
+    return result
+
+
+def run_json(*args: str) -> dict[str, Any]:
+    data = json.loads(run_ok(*args, "--json").stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+def concat_args(*files: str | Path, out: str = "merged.nii") -> list[str]:
+    return ["run", MRCAT, "--in-files", *(str(f) for f in files), "--axis", "3", "--out-file", out]
+
+
+def entry_folders(cache_root: Path) -> list[Path]:
+    """Every folder one level below an interface folder: complete, incomplete or failed entries."""
+    if not cache_root.is_dir():
+        return []
+    return sorted(p for p in cache_root.glob("*/*") if p.is_dir())
+
+
+@pytest.fixture
+def pair(make_nifti: MakeNifti) -> tuple[Path, Path]:
+    """Two different (4, 4, 3) volumes, a.nii and b.nii, in the working folder."""
+    return make_nifti("a.nii", seed=1), make_nifti("b.nii", seed=2)
+
+
+def test_miss_then_hit(counting_mrcat: Calls, pair: tuple[Path, Path], cache_root: Path) -> None:
+    import nibabel as nib
+
+    first = run_json(*concat_args("a.nii", "b.nii"))
+    assert counting_mrcat() == 1
+    assert first["cached"] is False
+
+    second = run_json(*concat_args("a.nii", "b.nii"))
+    assert counting_mrcat() == 1, "an identical second run must not call mrcat"
+    assert second["cached"] is True
+    assert second["key"] == first["key"]
+    assert second["outputs"] == first["outputs"]
+
+    plain_first = run_ok(*concat_args("a.nii", "b.nii")).stdout
+    plain_second = run_ok(*concat_args("a.nii", "b.nii")).stdout
+    assert counting_mrcat() == 1
+    assert plain_first == plain_second
+    assert plain_first.strip() == f"out_file: {first['outputs']['out_file']}"
+
+    image = nib.load(first["outputs"]["out_file"])
+    assert image.shape == (4, 4, 3, 2)
+    assert Path(first["outputs"]["out_file"]).resolve().is_relative_to(cache_root.resolve())
+
+
+def test_changed_input_content_misses(
+    counting_mrcat: Calls, pair: tuple[Path, Path], make_nifti: MakeNifti
+) -> None:
+    first = run_json(*concat_args("a.nii", "b.nii"))
+    assert counting_mrcat() == 1
+    size = pair[0].stat().st_size
+
+    make_nifti("a.nii", seed=99)  # same name, same size, other voxels
+    assert pair[0].stat().st_size == size
+    second = run_json(*concat_args("a.nii", "b.nii"))
+    assert counting_mrcat() == 2
+    assert second["cached"] is False
+    assert second["key"] != first["key"]
+
+
+def test_same_content_elsewhere_hits(
+    counting_mrcat: Calls,
+    pair: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = run_json(*concat_args("a.nii", "b.nii"))
+    assert counting_mrcat() == 1
+
+    other = tmp_path / "another" / "checkout"
+    other.mkdir(parents=True)
+    for source in pair:
+        shutil.copy(source, other / source.name)
+    monkeypatch.chdir(other)
+    second = run_json(*concat_args("a.nii", "b.nii"))
+    assert counting_mrcat() == 1, "the same data at another path must hit"
+    assert second["cached"] is True
+    assert second["key"] == first["key"]
+
+
+def test_other_basename_same_content_misses(counting_mrcat: Calls, pair: tuple[Path, Path]) -> None:
+    first = run_json(*concat_args("a.nii", "b.nii"))
+    shutil.copy(pair[0], pair[0].with_name("renamed.nii"))
+    second = run_json(*concat_args("renamed.nii", "b.nii"))
+    assert counting_mrcat() == 2, "the basename is part of the key"
+    assert second["cached"] is False
+    assert second["key"] != first["key"]
+
+
+def test_get_prints_one_existing_path(
+    counting_mrcat: Calls, pair: tuple[Path, Path], cache_root: Path
+) -> None:
+    for _ in range(2):  # once on a miss, once on a hit
+        result = run_ok(*concat_args("a.nii", "b.nii"), "--get", "out_file")
+        lines = result.stdout.splitlines()
+        assert len(lines) == 1, result.stdout
+        path = Path(lines[0])
+        assert path.is_absolute()
+        assert path.is_file()
+        assert path.resolve().is_relative_to(cache_root.resolve())
+        assert path.name == "merged.nii"
+    assert counting_mrcat() == 1
+
+
+def test_json_object(counting_mrcat: Calls, pair: tuple[Path, Path], cache_root: Path) -> None:
+    data = run_json(*concat_args("a.nii", "b.nii"))
+    assert {"interface", "key", "cached", "work_dir", "outputs", "exit_code"} <= set(data)
+    assert data["interface"] == MRCAT
+    assert data["exit_code"] == 0
+    work_dir = Path(data["work_dir"])
+    assert work_dir.is_dir()
+    assert work_dir.name == data["key"]
+    assert work_dir.resolve().is_relative_to(cache_root.resolve())
+    out_file = Path(data["outputs"]["out_file"])
+    assert out_file.is_file()
+    assert out_file.resolve().is_relative_to(work_dir.resolve())
+
+
+def test_failed_run_is_not_cached(
+    counting_mrcat: Calls, make_nifti: MakeNifti, cache_root: Path
+) -> None:
+    make_nifti("small.nii", seed=1, shape=(4, 4, 3))
+    make_nifti("big.nii", seed=2, shape=(5, 5, 5))
+    args = concat_args("small.nii", "big.nii")
+
+    first = imcache(*args)
+    assert counting_mrcat() == 1
+    assert first.exit_code == 1, first.stderr  # mrcat's own exit code
+    assert "failed with exit code 1" in first.stderr
+    assert first.stdout == "", "a failed run prints no result"
+    assert not list(cache_root.rglob("imcache.json"))
+    failed = [p for p in entry_folders(cache_root) if ".failed-" in p.name]
+    assert len(failed) == 1
+    assert (failed[0] / "stderr.txt").read_text().strip(), "the tool's log is kept"
+
+    second = imcache(*args)
+    assert counting_mrcat() == 2, "a failed run is never a hit"
+    assert second.exit_code == 1
+    assert not list(cache_root.rglob("imcache.json"))
+
+
+def test_force_reruns_then_hits(counting_mrcat: Calls, pair: tuple[Path, Path]) -> None:
+    first = run_json(*concat_args("a.nii", "b.nii"))
+    forced = run_json(*concat_args("a.nii", "b.nii"), "--force")
+    assert counting_mrcat() == 2
+    assert forced["cached"] is False
+    assert forced["key"] == first["key"]
+    assert Path(forced["outputs"]["out_file"]).is_file()
+
+    after = run_json(*concat_args("a.nii", "b.nii"))
+    assert counting_mrcat() == 2
+    assert after["cached"] is True
+    assert after["key"] == first["key"]
+
+
+def test_dry_run_runs_nothing(
+    counting_mrcat: Calls, pair: tuple[Path, Path], cache_root: Path
+) -> None:
+    dry = run_ok(*concat_args("a.nii", "b.nii"), "--dry-run")
+    assert counting_mrcat() == 0
+    assert entry_folders(cache_root) == []
+    assert not cache_root.exists() or not list(cache_root.rglob("*.lock"))
+    keys = [line.split()[-1] for line in dry.stdout.splitlines() if line.startswith("key:")]
+    assert len(keys) == 1, dry.stdout
+    assert "miss" in dry.stdout
+
+    dry_json = run_json(*concat_args("a.nii", "b.nii"), "--dry-run")
+    assert counting_mrcat() == 0
+    assert dry_json["key"] == keys[0]
+    assert dry_json["cached"] is False
+
+    real = run_json(*concat_args("a.nii", "b.nii"))
+    assert counting_mrcat() == 1
+    assert real["key"] == keys[0]
+
+    after = run_json(*concat_args("a.nii", "b.nii"), "--dry-run")
+    assert after["cached"] is True
+    assert counting_mrcat() == 1
+
+
+def test_record_is_valid_json(
+    counting_mrcat: Calls, pair: tuple[Path, Path], cache_root: Path
+) -> None:
+    data = run_json(*concat_args("a.nii", "b.nii"))
+    records = list(cache_root.rglob("imcache.json"))
+    assert len(records) == 1
+    record = json.loads(records[0].read_text())
+    assert record["key"] == records[0].parent.name == data["key"]
+    assert record["interface"] == MRCAT
+    assert record["argv"][0] == "mrcat"
+    assert "-axis" in record["argv"]
+    assert record["exit_code"] == 0
+    assert record["outputs"]["out_file"]["path"] == "merged.nii"
+
+
+def test_streams_of_a_real_subprocess(
+    counting_mrcat: Calls,
+    pair: tuple[Path, Path],
+    imcache_proc: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    args = concat_args("a.nii", "b.nii")
+    miss = imcache_proc(*args)
+    assert miss.returncode == 0, miss.stderr
+    assert counting_mrcat() == 1
+    lines = miss.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("out_file: /"), miss.stdout
+    assert "mrcat" in miss.stderr, "the tool's own messages go to stderr"
+
+    hit = imcache_proc(*args)
+    assert hit.returncode == 0, hit.stderr
+    assert counting_mrcat() == 1
+    assert hit.stdout == miss.stdout
+    assert "collecting precomputed outputs" in hit.stderr
+    assert "collecting" not in hit.stdout
+
+    got = imcache_proc(*args, "--get", "out_file")
+    assert got.returncode == 0, got.stderr
+    assert got.stdout == lines[0].removeprefix("out_file: ") + "\n"
+
+
+def test_deleted_output_reruns(counting_mrcat: Calls, pair: tuple[Path, Path]) -> None:
+    first = run_json(*concat_args("a.nii", "b.nii"))
+    out_file = Path(first["outputs"]["out_file"])
+    out_file.unlink()
+
+    again = imcache(*concat_args("a.nii", "b.nii"), "--json")
+    assert again.exit_code == 0, again.stderr
+    assert counting_mrcat() == 2, "a damaged entry is not a hit"
+    assert again.stderr.count("damaged") == 1, again.stderr
+    assert "warning" in again.stderr
+    data = json.loads(again.stdout)
+    assert data["cached"] is False
+    assert data["key"] == first["key"]
+    assert out_file.is_file()
+
+    assert run_json(*concat_args("a.nii", "b.nii"))["cached"] is True
+    assert counting_mrcat() == 2

@@ -1,0 +1,90 @@
+"""The cache root describes itself, is private, and only a written record makes an entry."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from imcache.core.errors import CacheError
+from imcache.core.store import Store, cache_root, write_atomic
+
+
+def test_new_root_describes_itself_and_is_private(tmp_path: Path) -> None:
+    store = Store(cache_root(str(tmp_path)))
+    store.ensure("pkg.Tool")
+    root = Path(store.root)
+    assert root.name == "imcache_mem"
+    assert (
+        (root / "CACHEDIR.TAG")
+        .read_text()
+        .startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    )
+    assert "imcache" in (root / "README.txt").read_text()
+    assert json.loads((root / "imcache-layout.json").read_text())["layout"] == 1
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    store.ensure("pkg.Tool")  # a second time is harmless
+
+
+def test_root_of_another_layout_is_refused(tmp_path: Path) -> None:
+    root = tmp_path / "imcache_mem"
+    root.mkdir()
+    (root / "imcache-layout.json").write_text('{"layout": 999}')
+    with pytest.raises(CacheError, match="unknown layout"):
+        Store(str(root)).ensure("pkg.Tool")
+
+
+def test_root_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "imcache_mem").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(CacheError, match="symbolic link"):
+        Store(str(tmp_path / "imcache_mem")).ensure("pkg.Tool")
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_entry_is_complete_only_with_a_valid_record(tmp_path: Path) -> None:
+    store = Store(cache_root(str(tmp_path)))
+    store.ensure("pkg.Tool")
+    entry = store.prepare_entry("pkg.Tool", "k" * 32)
+    assert store.read_record(entry) is None
+    (Path(entry) / "imcache.json").write_text('{"layout": 1, "key": ')  # cut short
+    assert store.read_record(entry) is None
+    store.publish(entry, {"layout": 1, "key": "k" * 32})
+    assert store.read_record(entry) == {"layout": 1, "key": "k" * 32}
+    assert not [n for n in os.listdir(entry) if ".tmp-" in n]
+
+
+def test_prepare_entry_clears_failed_and_incomplete_attempts(tmp_path: Path) -> None:
+    store = Store(cache_root(str(tmp_path)))
+    store.ensure("pkg.Tool")
+    key = "f" * 32
+    entry = store.prepare_entry("pkg.Tool", key)
+    (Path(entry) / "half-written.nii").write_bytes(b"x")
+    failed = store.keep_failed(entry)
+    assert ".failed-" in os.path.basename(failed) and os.path.isdir(failed)
+    again = store.prepare_entry("pkg.Tool", key)
+    assert os.listdir(again) == []
+    assert not os.path.exists(failed)
+
+
+def test_record_use_moves_the_mark_forward(tmp_path: Path) -> None:
+    store = Store(cache_root(str(tmp_path)))
+    store.ensure("pkg.Tool")
+    entry = store.prepare_entry("pkg.Tool", "a" * 32)
+    store.publish(entry, {"layout": 1, "key": "a" * 32})
+    mark = Path(entry) / ".imcache-used"
+    os.utime(mark, ns=(0, 0))
+    store.record_use(entry)
+    assert mark.stat().st_mtime > 1_000_000_000
+
+
+def test_write_atomic_leaves_no_temporary(tmp_path: Path) -> None:
+    folder = tmp_path / "atomic"
+    folder.mkdir()
+    target = folder / "file.json"
+    write_atomic(str(target), b"{}", durable=True)
+    assert target.read_bytes() == b"{}"
+    assert os.listdir(folder) == ["file.json"]
