@@ -47,9 +47,9 @@ def run_tool(
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
-        except (FileNotFoundError, PermissionError) as exc:
+        except OSError as exc:
             raise ToolNotFoundError(
-                f"cannot start {argv[0]!r} for {interface_name}: {exc.strerror}",
+                f"cannot start {argv[0]!r} for {interface_name}: {exc.strerror or exc}",
                 "install the tool or put it on PATH",
             ) from exc
         echo_lock = threading.Lock()

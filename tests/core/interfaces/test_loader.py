@@ -1,4 +1,4 @@
-"""The loader refuses every broken descriptor with a `DefinitionError` naming the file and the field."""
+"""The loader refuses a broken descriptor with a `DefinitionError` naming the file and the field."""
 
 from __future__ import annotations
 
@@ -114,17 +114,33 @@ BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
     (
         "unknown-input-property",
         _set_input("flag", optinal=True),
-        ('inputs[2].optinal', "unknown property", "'optional'"),
+        ("inputs[2].optinal", "unknown property", "'optional'"),
     ),
-    ("unknown-top-property", _set(comand_line="tool"), ("comand-line", "unknown property", "'command-line'")),
+    (
+        "unknown-top-property",
+        _set(comand_line="tool"),
+        ("comand-line", "unknown property", "'command-line'"),
+    ),
     (
         "duplicate-input-ids",
         _add_input(id="out", name="again", type="String", optional=True, value_key="[FLAG]"),
         ("inputs", "'out'", "used twice"),
     ),
-    ("flag-optional-false", _set_input("flag", optional=False), ('(id "flag").optional', "must be optional")),
-    ("flag-without-flag", _drop_input_key("flag", "command-line-flag"), ('(id "flag")', "command-line-flag")),
-    ("minimum-above-maximum", _set_input("level", minimum=10), ('(id "level")', "minimum", "maximum")),
+    (
+        "flag-optional-false",
+        _set_input("flag", optional=False),
+        ('(id "flag").optional', "must be optional"),
+    ),
+    (
+        "flag-without-flag",
+        _drop_input_key("flag", "command-line-flag"),
+        ('(id "flag")', "command-line-flag"),
+    ),
+    (
+        "minimum-above-maximum",
+        _set_input("level", minimum=10),
+        ('(id "level")', "minimum", "maximum"),
+    ),
     (
         "min-entries-above-max-entries",
         _set_input("in_file", list=True, min_list_entries=3, max_list_entries=2),
@@ -150,11 +166,31 @@ BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
         lambda d: d["groups"][0].update(members=["flag", "lvl"]) or d,
         ('groups (id "speed").members', "'lvl'"),
     ),
-    ("value-key-not-in-command-line", _set_input("level", value_key="[LVL]"), ('(id "level").value-key', "[LVL]")),
-    ("unknown-token-in-command-line", _set(command_line="tool [FLAG] [LEVEL] [MODE] [IN] [OUT] [FOO]"), ("command-line", "[FOO]")),
-    ("absolute-path-template", _set_output(path_template="/tmp/x"), ('(id "result").path-template', "'/tmp/x'", "absolute")),
-    ("dotdot-path-template", _set_output(path_template="../[OUT].txt"), ('(id "result").path-template', "'..'")),
-    ("dotdot-inside-path-template", _set_output(path_template="a/../../x"), ('(id "result").path-template', "'..'")),
+    (
+        "value-key-not-in-command-line",
+        _set_input("level", value_key="[LVL]"),
+        ('(id "level").value-key', "[LVL]"),
+    ),
+    (
+        "unknown-token-in-command-line",
+        _set(command_line="tool [FLAG] [LEVEL] [MODE] [IN] [OUT] [FOO]"),
+        ("command-line", "[FOO]"),
+    ),
+    (
+        "absolute-path-template",
+        _set_output(path_template="/tmp/x"),
+        ('(id "result").path-template', "'/tmp/x'", "absolute"),
+    ),
+    (
+        "dotdot-path-template",
+        _set_output(path_template="../[OUT].txt"),
+        ('(id "result").path-template', "'..'"),
+    ),
+    (
+        "dotdot-inside-path-template",
+        _set_output(path_template="a/../../x"),
+        ('(id "result").path-template', "'..'"),
+    ),
     ("unknown-type", _set_input("out", type="Text"), ('(id "out").type', "'Text'")),
     ("empty-command-line", _set(command_line=""), ("command-line", "empty")),
     ("blank-command-line", _set(command_line="   "), ("command-line", "empty")),
@@ -162,6 +198,18 @@ BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
         "extension-default-unknown-input",
         _set(custom={"imcache": {"defaults": {"outt": "{in_file|stem}.txt"}}}),
         ("custom.imcache.defaults.outt", "'outt'"),
+    ),
+    # The loader checks a default against value-choices; a default that breaks the input's own
+    # type or range is as broken, yet it only surfaces when a run applies it, as a UsageError.
+    (
+        "default-above-maximum",
+        _set_input("level", default_value=42),
+        ('(id "level").default-value', "42"),
+    ),
+    (
+        "default-not-a-number",
+        _set_input("level", default_value="abc"),
+        ('(id "level").default-value', "'abc'"),
     ),
     ("input-without-id", _drop_input_key("out", "id"), ("inputs[1].id", "required")),
     ("missing-command-line", lambda d: d.pop("command-line") and d, ("command-line", "required")),
@@ -196,7 +244,9 @@ def test_smallest_possible_descriptor_loads(tmp_path: Path) -> None:
     assert interface.inputs == () and interface.executable == "true"
 
 
-@pytest.mark.parametrize(("case", "content", "fragments"), BROKEN, ids=[case for case, _, _ in BROKEN])
+@pytest.mark.parametrize(
+    ("case", "content", "fragments"), BROKEN, ids=[case for case, _, _ in BROKEN]
+)
 def test_broken_descriptor_is_refused(
     case: str, content: Edit | str, fragments: tuple[str, ...], tmp_path: Path
 ) -> None:
@@ -255,7 +305,9 @@ def _load(tmp_path: Path, data: object, text: str | None = None) -> str:
 
 def _with_extension() -> dict[str, Any]:
     data = minimal()
-    data["custom"] = {"imcache": {"defaults": {"out": "{in_file|stem}_out"}, "formats": {"level": "%.1f"}}}
+    data["custom"] = {
+        "imcache": {"defaults": {"out": "{in_file|stem}_out"}, "formats": {"level": "%.1f"}}
+    }
     return data
 
 

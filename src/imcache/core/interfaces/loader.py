@@ -123,7 +123,8 @@ SCALAR_TYPES = ("File", "String", "Number", "Flag")
 # Files imcache itself writes into every entry folder: no output may take these names.
 # (`stdout.txt` as a template is NiWrap's way to name the captured stdout, and means just that.)
 RESERVED_ENTRY_NAMES = frozenset({"imcache.json", ".imcache-used"})
-VALUE_KEY_IN_TEXT = re.compile(r"\[[A-Za-z0-9_]+\]")
+# A value-key looks like [NAME]; `[1]` (an AFNI sub-brick selector) is text, not a key.
+VALUE_KEY_IN_TEXT = re.compile(r"\[[A-Za-z_][A-Za-z0-9_]*\]")
 
 
 def load_interface(path: str, name: str) -> Interface:
@@ -405,6 +406,35 @@ def _check_input(ctx: _Context, spec: InputSpec, where: str) -> None:
         ctx.fail(where, "a required input cannot require or disable other inputs")
     if spec.type == "Sub" and spec.default is not None:
         ctx.fail(_join(where, "default-value"), "a sub-command input cannot have a default")
+    if spec.default is not None:
+        _check_default(ctx, spec, _join(where, "default-value"))
+
+
+def _check_default(ctx: _Context, spec: InputSpec, where: str) -> None:
+    """A default must be a value the input accepts: a run without the option could not fix it."""
+    if spec.is_list != isinstance(spec.default, list):
+        ctx.fail(where, "must be a list" if spec.is_list else "must not be a list")
+    items = spec.default if isinstance(spec.default, list) else [spec.default]
+    for item in items:
+        if spec.type == "Flag":
+            if not isinstance(item, bool):
+                ctx.fail(where, "must be true or false for a Flag")
+        elif spec.type == "Number":
+            _check_default_number(ctx, spec, item, where)
+        elif not isinstance(item, str):
+            ctx.fail(where, f"must be a string for a {spec.type}, not {_json_type(item)}")
+
+
+def _check_default_number(ctx: _Context, spec: InputSpec, item: object, where: str) -> None:
+    if isinstance(item, bool) or not isinstance(item, int | float):
+        ctx.fail(where, f"{item!r} is not a number")
+    if spec.integer and not isinstance(item, int):
+        ctx.fail(where, f"{item!r} is not a whole number")
+    low, high = spec.minimum, spec.maximum
+    if low is not None and (item < low or (spec.exclusive_minimum and item == low)):
+        ctx.fail(where, f"{item!r} is below the minimum {low:g}")
+    if high is not None and (item > high or (spec.exclusive_maximum and item == high)):
+        ctx.fail(where, f"{item!r} is above the maximum {high:g}")
 
 
 def _parse_output(ctx: _Context, item: object, where: str) -> OutputSpec:
@@ -482,13 +512,19 @@ def _check_body(ctx: _Context, body: Body, where: str) -> None:
             ctx.fail(
                 _join(at, "value-key"), f"{spec.value_key} does not appear in the command-line"
             )
-        for ref in (*spec.requires, *spec.disables):
-            if ref not in input_ids | group_ids:
-                ctx.fail(at, f"refers to unknown input id {ref!r}{_suggest(ref, input_ids)}")
-        for refs in (*spec.value_requires.values(), *spec.value_disables.values()):
+        references = [("requires-inputs", spec.requires, input_ids | group_ids)]
+        references.append(("disables-inputs", spec.disables, input_ids))
+        for choice, refs in spec.value_requires.items():
+            references.append((f"value-requires.{choice}", refs, input_ids))
+        for choice, refs in spec.value_disables.items():
+            references.append((f"value-disables.{choice}", refs, input_ids))
+        for field, refs, known in references:
             for ref in refs:
-                if ref not in input_ids:
-                    ctx.fail(at, f"refers to unknown input id {ref!r}{_suggest(ref, input_ids)}")
+                if ref not in known:
+                    ctx.fail(
+                        _join(at, field),
+                        f"unknown input id {ref!r}{_suggest(ref, input_ids)}",
+                    )
     for key in VALUE_KEY_IN_TEXT.findall(body.command_line):
         if key not in known_keys:
             ctx.fail(_join(where, "command-line"), f"{key} is not the value-key of any input")

@@ -163,14 +163,20 @@ def _substitute(
 
 def _fill_path_template(interface: Interface, spec: OutputSpec, values: Values) -> str | None:
     """The output's path, or None when it names an input that was not given (not expected)."""
+    by_key = {s.value_key: s for s in interface.inputs if s.value_key in spec.path_template}
+    if any(s.id not in values for s in by_key.values()):
+        return None
     path = spec.path_template
-    for input_spec in sorted(interface.inputs, key=lambda s: len(s.value_key), reverse=True):
-        if input_spec.value_key not in path:
-            continue
-        if input_spec.id not in values:
-            return None
-        text = _path_text(input_spec, values[input_spec.id], spec.stripped_extensions)
-        path = path.replace(input_spec.value_key, text)
+    if by_key:
+        # One pass, longest key first: a value that itself contains `[KEY]` stays as it is.
+        pattern = "|".join(re.escape(k) for k in sorted(by_key, key=len, reverse=True))
+        path = re.sub(
+            pattern,
+            lambda m: _path_text(
+                by_key[m.group(0)], values[by_key[m.group(0)].id], spec.stripped_extensions
+            ),
+            path,
+        )
     normal = posixpath.normpath(path)
     if normal in OWN_FILES and path != spec.path_template:
         raise UsageError(

@@ -111,11 +111,21 @@ class _Checker:
             return self.number(spec, raw, name)
         if not isinstance(raw, str):
             self.fail(f"{name} takes a {spec.type.lower()}, not {raw!r}")
+        self.check_text(raw, name)
         if spec.choices is not None and raw not in [str(c) for c in spec.choices]:
             self.fail(f"{name} {raw!r} is not one of {[str(c) for c in spec.choices]}")
         if spec.type == "File":
             return self.file(raw, name)
         return raw
+
+    def check_text(self, text: str, name: str) -> None:
+        """Text that can reach an argv: no NUL byte, nothing that is not bytes of a file name."""
+        if "\0" in text:
+            self.fail(f"{name} contains a NUL character, which no command line can carry")
+        try:
+            text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            self.fail(f"{name} {text!r} is not valid text")
 
     def number(self, spec: InputSpec, raw: object, name: str) -> int | float:
         number = _parse_number(raw)
@@ -163,12 +173,13 @@ class _Checker:
             self.fail(f"{name} takes a JSON object, not {raw!r}")
         variants = {variant.id: variant for variant in spec.variants}
         chosen = raw.get("@type", spec.variants[0].id if len(variants) == 1 else None)
-        if chosen not in variants:
+        if not isinstance(chosen, str) or chosen not in variants:
             self.fail(f'{name} needs "@type" set to one of {sorted(variants)}')
         body = variants[chosen]
         fields = {key: value for key, value in raw.items() if key != "@type"}
         known = {item.id for item in body.inputs}
         for key in fields:
+            self.check_text(key, name)
             if key not in known:
                 self.fail(f"{name}: {chosen} has no input {key!r} (it has {sorted(known)})")
         typed = self.body_values(body, {k: v for k, v in fields.items()}, prefix=f"{name}.")
