@@ -13,6 +13,7 @@ from typing import Any, BinaryIO, Protocol
 
 from imcache import __version__
 from imcache.core.errors import (
+    CacheError,
     OutputsMissingError,
     ToolFailedError,
     ToolNotFoundError,
@@ -29,10 +30,10 @@ from imcache.core.store import (
     LAYOUT,
     RECORD,
     USED_MARK,
+    EntryLock,
     Store,
     cache_errors,
     cache_root,
-    entry_lock,
 )
 
 OwnFiles = frozenset({RECORD, USED_MARK, STDOUT_LOG, STDERR_LOG})
@@ -187,9 +188,8 @@ def look_up(plan: Plan, reporter: Reporter | None = None) -> RunResult | None:
 def run(request: RunRequest, reporter: Reporter) -> RunResult:
     plan = plan_run(request)
     if not request.force:
-        hit = look_up(plan)  # a damaged entry is reported once, under the lock, below
+        hit = _shared_hit(plan)
         if hit is not None:
-            plan.store.record_use(plan.entry)
             return hit
     if plan.tool.path is None:
         raise ToolNotFoundError(
@@ -197,15 +197,43 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
             "install it or add its folder to PATH",
         )
     plan.store.ensure(plan.interface.name)
-    with entry_lock(
-        plan.store.lock_path(plan.interface.name, plan.key), lambda: reporter.waiting(plan)
-    ):
-        if not request.force:
-            hit = look_up(plan, reporter)
-            if hit is not None:
-                plan.store.record_use(plan.entry)
-                return hit
-        return _execute(plan, request.env, reporter)
+    lock = EntryLock(plan.store.lock_path(plan.interface.name, plan.key))
+    if not lock.acquire(exclusive=True, on_wait=lambda: reporter.waiting(plan)):
+        raise CacheError(
+            f"cannot lock {lock.path}", "choose a writable --base-dir (or IMCACHE_BASE_DIR)"
+        )
+    try:
+        # Lock, then look again: another process may have finished this key meanwhile.
+        hit = None if request.force else look_up(plan, reporter)
+        if hit is None:
+            hit = _execute(plan, request.env, reporter)
+        else:
+            _used(plan, "hit")
+        lock.hold_until_exit()
+        return hit
+    finally:
+        lock.release()
+
+
+def _shared_hit(plan: Plan) -> RunResult | None:
+    """A hit under a shared lock, kept until we exit, so that `clear` cannot pull it away."""
+    if look_up(plan) is None:  # lock-free first look; a damaged entry is reported under the lock
+        return None
+    lock = EntryLock(plan.store.lock_path(plan.interface.name, plan.key))
+    if not lock.acquire(exclusive=False):
+        return None
+    hit = look_up(plan)
+    if hit is None:
+        lock.release()
+        return None
+    _used(plan, "hit")
+    lock.hold_until_exit()
+    return hit
+
+
+def _used(plan: Plan, event: str) -> None:
+    plan.store.record_use(plan.entry)
+    plan.store.log_event(event, plan.interface.name, plan.key)
 
 
 def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResult:
@@ -216,6 +244,9 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
     assert plan.tool.path is not None
     argv = [plan.tool.path, *plan.argv[1:]]
     completed = run_tool(argv, entry, tool_env, reporter.echo, plan.interface.name)
+    plan.store.log_event(
+        "miss" if completed.exit_code == 0 else "fail", plan.interface.name, plan.key
+    )
     if completed.exit_code != 0:
         kept = plan.store.keep_failed(entry)
         raise ToolFailedError(

@@ -25,6 +25,8 @@ ROOT_NAME = "imcache_mem"
 RECORD = "imcache.json"
 USED_MARK = ".imcache-used"
 LAYOUT_FILE = "imcache-layout.json"
+EVENTS = "events.log"  # hits, misses and failures, one line each, for `imcache stats`
+SESSION = "session.json"  # the latest `imcache session start`
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This file is a cache directory tag created by imcache.\n"
@@ -94,9 +96,11 @@ class Store:
         payload = json.dumps(record, indent=1, sort_keys=True).encode("utf-8")
         write_atomic(os.path.join(entry, RECORD), payload, durable=True)
 
-    def record_use(self, entry: str) -> None:
-        """Last use, kept by us in a mark's mtime (never atime, which mounts often do not keep)."""
-        now = time.time_ns()
+    def record_use(self, entry: str, when_ns: int | None = None) -> None:
+        """Last use, kept by us in a mark's mtime (never atime, which mounts often do not keep).
+
+        One utime call: a hit rewrites no index, whatever the number of entries."""
+        now = time.time_ns() if when_ns is None else when_ns
         with contextlib.suppress(OSError):
             os.utime(os.path.join(entry, USED_MARK), ns=(now, now))
 
@@ -110,6 +114,18 @@ class Store:
                 shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
         os.mkdir(entry)
         return entry
+
+    def log_event(self, event: str, interface: str, key: str) -> None:
+        """One short line appended (O_APPEND writes of this size do not interleave): for stats."""
+        line = f"{time.time():.3f} {event} {interface} {key}\n".encode()
+        with contextlib.suppress(OSError):
+            fd = os.open(
+                os.path.join(self.root, EVENTS), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
+            )
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
 
     def keep_failed(self, entry: str) -> str:
         """Move a failed attempt aside under a name that says so, for inspection."""
@@ -166,19 +182,101 @@ def _read_json(path: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-@contextlib.contextmanager
-def entry_lock(path: str, on_wait: Callable[[], None]) -> Iterator[None]:
-    """An exclusive flock on the entry's lock file; the kernel drops it if we die."""
-    with cache_errors(path):
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
+# Locks of hits and finished runs, held until the process exits (the kernel then drops them), so
+# that a concurrent `clear` never removes an entry whose paths this process is handing out.
+_HELD: dict[str, int] = {}
+
+
+def _drop_held(path: str) -> None:
+    fd = _HELD.pop(path, None)
+    if fd is not None:
+        os.close(fd)
+
+
+class EntryLock:
+    """A flock on `<key>.lock`: exclusive to run or remove an entry, shared to use it.
+
+    The kernel drops the lock when its process dies, so a `kill -9` never leaves a stale lock.
+    After locking we check that the path still names the file we locked: `clear` unlinks the lock
+    file of an entry it removes, and a lock on an unlinked file would protect nothing.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self, exclusive: bool, on_wait: Callable[[], None] | None = None) -> bool:
+        """Block until locked (calling `on_wait` once if we must wait); False if not lockable."""
+        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        _drop_held(
+            self.path
+        )  # our own earlier hold must not block us (several runs in one process)
+        waited = False
+        while True:
+            fd = self._open(create=True)
+            if fd is None:
+                return False
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if on_wait is not None and not waited:
+                    on_wait()
+                    waited = True
+                fcntl.flock(fd, mode)
+            if self._still_ours(fd):
+                self.fd = fd
+                return True
+            os.close(fd)
+
+    def try_exclusive(self) -> bool:
+        """Lock at once or not at all: an entry someone uses or runs is left alone."""
+        _drop_held(self.path)
+        fd = self._open(create=True)
+        if fd is None:
+            return False
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise
-            on_wait()
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        if not self._still_ours(fd):
+            os.close(fd)
+            return False
+        self.fd = fd
+        return True
+
+    def hold_until_exit(self) -> None:
+        """Keep a shared lock for the rest of the process (converting an exclusive one)."""
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_SH)
+            _drop_held(self.path)
+            _HELD[self.path] = self.fd
+            self.fd = None
+
+    def release(self, unlink: bool = False) -> None:
+        if self.fd is None:
+            return
+        if unlink:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+        os.close(self.fd)
+        self.fd = None
+
+    def _open(self, create: bool) -> int | None:
+        try:
+            with cache_errors(self.path):
+                try:
+                    return os.open(self.path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
+                except (PermissionError, OSError) as exc:
+                    if exc.errno not in (errno.EACCES, errno.EROFS, errno.EPERM):
+                        raise
+                    # A read-only cache: nobody can remove from it, a shared lock is enough.
+                    return os.open(self.path, os.O_RDONLY)
+        except CacheError:
+            return None
+
+    def _still_ours(self, fd: int) -> bool:
+        try:
+            return os.stat(self.path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            return False
