@@ -18,6 +18,7 @@ import click
 from imcache import __version__
 from imcache.cli.common import EXIT_CODES_HELP, Settings, say
 from imcache.cli.interfaces_cmd import interfaces, validate
+from imcache.cli.lifecycle_cmd import clear, ls, session, show, stats
 from imcache.cli.run_cmd import run
 from imcache.core.errors import ImcacheError
 
@@ -105,7 +106,7 @@ def cli(ctx: click.Context, base_dir: str | None, catalogues: tuple[str, ...]) -
     ctx.obj = Settings(base_dir=base_dir or os.getcwd(), catalogues=list(catalogues))
 
 
-for command in (run, interfaces, validate):
+for command in (run, interfaces, validate, session, clear, ls, show, stats):
     cli.add_command(command)
 
 

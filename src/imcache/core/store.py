@@ -53,7 +53,7 @@ class Store:
     def lock_path(self, interface: str, key: str) -> str:
         return os.path.join(self.root, interface, f"{key}.lock")
 
-    def ensure(self, interface: str) -> None:
+    def ensure(self, interface: str | None = None) -> None:
         """Create the root (private to its user) with the files that describe it."""
         if os.path.islink(self.root):
             raise CacheError(
@@ -65,7 +65,8 @@ class Store:
             with contextlib.suppress(FileExistsError):
                 os.mkdir(self.root, 0o700)
             self._describe()
-            os.makedirs(os.path.join(self.root, interface), exist_ok=True)
+            if interface is not None:
+                os.makedirs(os.path.join(self.root, interface), exist_ok=True)
 
     def _describe(self) -> None:
         layout_path = os.path.join(self.root, LAYOUT_FILE)

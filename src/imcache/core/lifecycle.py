@@ -1,0 +1,382 @@
+"""Managing the disk that caching uses up: sessions, last use, clear policies, a look inside.
+
+nipype's `clear_previous_runs` and `clear_runs_since`, made to work and taken further: age and size
+bounds, dry runs, and safety (held entries, links, stray files, interrupted runs).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import secrets
+import shutil
+import stat
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from imcache.core.errors import ImcacheError, UsageError
+from imcache.core.store import (
+    EVENTS,
+    LAYOUT_FILE,
+    RECORD,
+    SESSION,
+    USED_MARK,
+    EntryLock,
+    Store,
+    cache_errors,
+    write_atomic,
+)
+
+KEY = re.compile(r"[0-9a-f]{32}")
+LEFTOVER = re.compile(r"([0-9a-f]{32})\.(failed|deleting)-.+")
+ROOT_FILES = frozenset({"CACHEDIR.TAG", "README.txt", LAYOUT_FILE, SESSION, "sessions.log", EVENTS})
+LEFTOVER_AGE_NS = 3600 * 10**9  # interrupted runs are swept after an hour
+
+
+@dataclass(frozen=True)
+class Entry:
+    interface: str
+    key: str
+    path: str
+    last_used_ns: int
+    created_ns: int
+    bytes: int
+
+
+@dataclass
+class Scan:
+    entries: list[Entry] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # failed, interrupted, half-deleted
+    strays: list[str] = field(default_factory=list)  # not imcache's: reported, never removed
+
+
+def scan(store: Store) -> Scan:
+    found = Scan()
+    try:
+        names = sorted(os.listdir(store.root))
+    except FileNotFoundError:
+        return found
+    for name in names:
+        path = os.path.join(store.root, name)
+        if name in ROOT_FILES or ".tmp-" in name:
+            continue
+        info = os.lstat(path)
+        if stat.S_ISDIR(info.st_mode):
+            _scan_interface(path, name, found)
+        else:
+            found.strays.append(path)
+    return found
+
+
+def _scan_interface(folder: str, interface: str, found: Scan) -> None:
+    with os.scandir(folder) as children:
+        for child in sorted(children, key=lambda c: c.name):
+            name = child.name
+            if child.is_dir(follow_symlinks=False) and KEY.fullmatch(name):
+                if os.path.exists(os.path.join(child.path, RECORD)):
+                    found.entries.append(_entry(child.path, interface, name))
+                else:
+                    found.leftovers.append(child.path)  # no record: running, or interrupted
+            elif child.is_dir(follow_symlinks=False) and LEFTOVER.fullmatch(name):
+                found.leftovers.append(child.path)
+            elif child.is_file(follow_symlinks=False) and name.endswith(".lock"):
+                if KEY.fullmatch(name[:-5]):
+                    continue
+                found.strays.append(child.path)
+            else:
+                found.strays.append(child.path)
+
+
+def _entry(path: str, interface: str, key: str) -> Entry:
+    record_info = os.stat(os.path.join(path, RECORD))
+    try:
+        used = os.stat(os.path.join(path, USED_MARK)).st_mtime_ns
+    except FileNotFoundError:
+        used = record_info.st_mtime_ns  # an entry without a mark: its record's time
+    return Entry(interface, key, path, used, record_info.st_mtime_ns, tree_bytes(path))
+
+
+def tree_bytes(path: str) -> int:
+    total = 0
+    with os.scandir(path) as children:
+        for child in children:
+            if child.is_dir(follow_symlinks=False):
+                total += tree_bytes(child.path)
+            else:
+                total += child.stat(follow_symlinks=False).st_size
+    return total
+
+
+# --- sessions -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    started_ns: int
+
+    @property
+    def started(self) -> str:
+        return format_time(self.started_ns)
+
+
+def start_session(store: Store, now_ns: int | None = None) -> Session:
+    store.ensure()
+    session = Session(secrets.token_hex(4), time.time_ns() if now_ns is None else now_ns)
+    payload = {"id": session.id, "started_ns": session.started_ns, "started": session.started}
+    with cache_errors(store.root):
+        write_atomic(os.path.join(store.root, SESSION), json.dumps(payload).encode())
+        with open(os.path.join(store.root, "sessions.log"), "a", encoding="utf-8") as log:
+            log.write(json.dumps(payload) + "\n")
+    return session
+
+
+def previous_bound(store: Store) -> int:
+    """`--previous`: entries not used since the latest session start."""
+    session = current_session(store)
+    if session is None:
+        raise ImcacheError(
+            "no session was ever started in this cache, so --previous has nothing to go by",
+            "run 'imcache session start' at the start of each pipeline run; nothing was removed",
+        )
+    return session.started_ns
+
+
+def current_session(store: Store) -> Session | None:
+    try:
+        with open(os.path.join(store.root, SESSION), "rb") as handle:
+            data = json.loads(handle.read())
+        return Session(str(data["id"]), int(data["started_ns"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+# --- clear --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Which entries go: any time bound selects; then the least recently used until under max."""
+
+    before_ns: int | None = None  # not used since this moment (--previous, --since, --older-than)
+    max_bytes: int | None = None
+    everything: bool = False
+
+    def selects(self, entry: Entry) -> bool:
+        if self.everything:
+            return True
+        return self.before_ns is not None and entry.last_used_ns < self.before_ns
+
+
+@dataclass
+class ClearReport:
+    removed: list[Entry] = field(default_factory=list)
+    kept: list[Entry] = field(default_factory=list)
+    in_use: list[Entry] = field(default_factory=list)
+    swept: list[str] = field(default_factory=list)
+    strays: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def freed(self) -> int:
+        return sum(entry.bytes for entry in self.removed)
+
+
+def clear(store: Store, policy: Policy, dry_run: bool, now_ns: int | None = None) -> ClearReport:
+    found = scan(store)
+    report = ClearReport(strays=found.strays, dry_run=dry_run)
+    now = time.time_ns() if now_ns is None else now_ns
+    total = sum(entry.bytes for entry in found.entries)
+    for entry in sorted(found.entries, key=lambda e: e.last_used_ns):
+        over = policy.max_bytes is not None and total > policy.max_bytes
+        if not (policy.selects(entry) or over):
+            report.kept.append(entry)
+            continue
+        outcome = "removed" if dry_run else _remove(store, entry, policy, over)
+        if outcome == "removed":
+            report.removed.append(entry)
+            total -= entry.bytes
+        elif outcome == "in use":
+            report.in_use.append(entry)
+        else:
+            report.kept.append(entry)
+    for path in found.leftovers:
+        if _sweepable(path, now, policy.everything) and (dry_run or _sweep(path)):
+            report.swept.append(path)
+    return report
+
+
+def _remove(store: Store, entry: Entry, policy: Policy, over: bool) -> str:
+    lock = EntryLock(store.lock_path(entry.interface, entry.key))
+    if not lock.try_exclusive():
+        return "in use"
+    try:
+        # Lock, then look again: a hit may have used the entry since we scanned.
+        if not os.path.isdir(entry.path):
+            return "gone"
+        again = _entry(entry.path, entry.interface, entry.key)
+        if not (policy.selects(again) or over):
+            return "kept"
+        doomed = f"{entry.path}.deleting-{os.getpid()}"
+        os.rename(entry.path, doomed)  # the entry vanishes at once; the bytes follow
+        shutil.rmtree(doomed, ignore_errors=True)
+        return "removed"
+    except OSError as exc:
+        raise ImcacheError(
+            f"cannot remove {entry.path}: {exc.strerror}", "check the cache's permissions"
+        ) from exc
+    finally:
+        lock.release(unlink=True)
+
+
+def _sweepable(path: str, now_ns: int, everything: bool) -> bool:
+    if ".deleting-" in os.path.basename(path):
+        return True  # a removal that was interrupted: finish it
+    try:
+        age = now_ns - os.lstat(path).st_mtime_ns
+    except FileNotFoundError:
+        return False
+    return everything or age > LEFTOVER_AGE_NS
+
+
+def _sweep(path: str) -> bool:
+    """Remove an interrupted or failed attempt, unless a run holds its key right now."""
+    name = os.path.basename(path)
+    key = name.split(".", 1)[0]
+    lock = EntryLock(os.path.join(os.path.dirname(path), f"{key}.lock"))
+    if not lock.try_exclusive():
+        return False
+    try:
+        if KEY.fullmatch(name) and os.path.exists(os.path.join(path, RECORD)):
+            return False  # completed meanwhile: an entry, not a leftover
+        shutil.rmtree(path, ignore_errors=True)
+        return not os.path.exists(path)
+    finally:
+        lock.release()
+
+
+# --- parsing the user's bounds ------------------------------------------------------------------
+
+AGE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(|k|m|g|t|ki|mi|gi|ti)b?", re.IGNORECASE)
+SIZE_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+SIZE_UNITS.update({"ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40})
+
+
+def parse_since(text: str) -> int:
+    """`2024-05-01` or `2024-05-01T14:30[:SS]`, local time, as epoch nanoseconds."""
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            f"--since {text!r} is not a date",
+            "use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS] (local time)",
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # a naive time is local time
+    return int(moment.timestamp() * 10**9)
+
+
+def parse_age(text: str) -> int:
+    match = AGE.fullmatch(text.strip().lower())
+    if match is None:
+        raise UsageError(
+            f"--older-than {text!r} is not an age",
+            "use a number and a unit: s, m, h, d or w (30d, 12h, 1.5w)",
+        )
+    return int(float(match.group(1)) * AGE_UNITS[match.group(2)] * 10**9)
+
+
+def parse_size(text: str) -> int:
+    match = SIZE.fullmatch(text.strip())
+    if match is None:
+        raise UsageError(
+            f"--max-size {text!r} is not a size",
+            "use a number and an optional unit: k, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti "
+            "(powers of 1024), e.g. 20G or 500Mi",
+        )
+    return int(float(match.group(1)) * SIZE_UNITS[match.group(2).lower()])
+
+
+# --- a look inside ------------------------------------------------------------------------------
+
+
+def format_time(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9).astimezone().isoformat(timespec="seconds")
+
+
+def read_record(entry: Entry) -> dict[str, Any]:
+    try:
+        with open(os.path.join(entry.path, RECORD), "rb") as handle:
+            data = json.loads(handle.read())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def find_entry(store: Store, prefix: str) -> Entry:
+    """The one entry whose key starts with `prefix` (at least 4 hex digits)."""
+    if not re.fullmatch(r"[0-9a-f]{4,32}", prefix):
+        raise UsageError(f"{prefix!r} is not a key prefix", "give 4 to 32 hex digits of a key")
+    matches = [e for e in scan(store).entries if e.key.startswith(prefix)]
+    if not matches:
+        raise ImcacheError(f"no entry has a key starting with {prefix}", "'imcache ls' lists them")
+    if len(matches) > 1:
+        raise UsageError(
+            f"{len(matches)} entries have keys starting with {prefix}",
+            "give more digits of the key",
+        )
+    return matches[0]
+
+
+@dataclass(frozen=True)
+class Stats:
+    entries: int
+    bytes: int
+    per_interface: dict[str, dict[str, int]]
+    events: dict[str, int]
+    since: str | None
+
+
+PLURAL = {"hit": "hits", "miss": "misses", "fail": "failures"}
+
+
+def stats(store: Store) -> Stats:
+    found = scan(store)
+    per: dict[str, dict[str, int]] = {}
+    for entry in found.entries:
+        row = per.setdefault(entry.interface, Counter())
+        row["entries"] += 1
+        row["bytes"] += entry.bytes
+    events: Counter[str] = Counter()
+    first: float | None = None
+    for moment, event, interface in _events(store):
+        first = moment if first is None else first
+        events[event] += 1
+        per.setdefault(interface, Counter())[PLURAL[event]] += 1
+    return Stats(
+        entries=len(found.entries),
+        bytes=sum(entry.bytes for entry in found.entries),
+        per_interface={name: dict(row) for name, row in sorted(per.items())},
+        events=dict(events),
+        since=format_time(int(first * 1e9)) if first is not None else None,
+    )
+
+
+def _events(store: Store) -> Iterator[tuple[float, str, str]]:
+    with (
+        contextlib.suppress(FileNotFoundError),
+        open(os.path.join(store.root, EVENTS), encoding="utf-8", errors="replace") as log,
+    ):
+        for line in log:
+            parts = line.split()
+            if len(parts) == 4 and parts[1] in ("hit", "miss", "fail"):
+                with contextlib.suppress(ValueError):
+                    yield float(parts[0]), parts[1], parts[2]
