@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # apt-get needs root; elsewhere sudo, if there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint format system-deps clean
+.PHONY: demo test lint format system-deps clean bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,8 @@ demo: $(VENV)/.installed system-deps
 	./examples/demo.sh
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
+	$(BIN)/ruff check src tests examples bench
+	$(BIN)/ruff format --check src tests examples bench
 	$(BIN)/mypy
 
 format: $(VENV)/.installed
@@ -37,3 +37,7 @@ test: $(VENV)/.installed system-deps lint
 
 clean:
 	rm -rf demo build dist .pytest_cache .mypy_cache .ruff_cache
+
+# Benchmarks that print ratios against peers measured in the same run (see docs/).
+bench: $(VENV)/.installed system-deps
+	$(BIN)/python -m bench

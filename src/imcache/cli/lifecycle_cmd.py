@@ -30,8 +30,9 @@ def human_bytes(count: int) -> str:
     return f"{count} B"
 
 
-def _emit_json(payload: Any) -> None:
-    click.echo(json.dumps(payload, indent=2))
+def _emit_json(payload: Any, compact: bool = False) -> None:
+    # Indented JSON goes through Python's slow encoder; a long listing is printed compact.
+    click.echo(json.dumps(payload, indent=None if compact else 2))
 
 
 @click.group("session")
@@ -186,7 +187,7 @@ def ls(ctx: click.Context, pattern: str | None, as_json: bool) -> None:
             row = _entry_json(entry)
             row["inputs"] = _inputs(lifecycle.read_record(entry))
             rows.append(row)
-        _emit_json(rows)
+        _emit_json(rows, compact=len(rows) > 1000)
         return
     for entry in entries:
         click.echo(

@@ -17,10 +17,11 @@ import stat
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from imcache.core.errors import ImcacheError, UsageError
+from imcache.core.errors import CacheError, ImcacheError, UsageError
 from imcache.core.store import (
     EVENTS,
     LAYOUT_FILE,
@@ -30,6 +31,7 @@ from imcache.core.store import (
     EntryLock,
     Store,
     cache_errors,
+    tree_bytes,
     write_atomic,
 )
 
@@ -54,9 +56,15 @@ class Scan:
     entries: list[Entry] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)  # failed, interrupted, half-deleted
     strays: list[str] = field(default_factory=list)  # not imcache's: reported, never removed
+    orphan_locks: list[str] = field(default_factory=list)  # lock files whose entry is gone
 
 
 def scan(store: Store) -> Scan:
+    if os.path.islink(store.root):
+        raise CacheError(
+            f"cache root {store.root} is a symbolic link",
+            "point --base-dir at the real folder instead",
+        )
     found = Scan()
     try:
         names = sorted(os.listdir(store.root))
@@ -79,38 +87,39 @@ def _scan_interface(folder: str, interface: str, found: Scan) -> None:
         for child in sorted(children, key=lambda c: c.name):
             name = child.name
             if child.is_dir(follow_symlinks=False) and KEY.fullmatch(name):
-                if os.path.exists(os.path.join(child.path, RECORD)):
+                try:
                     found.entries.append(_entry(child.path, interface, name))
-                else:
-                    found.leftovers.append(child.path)  # no record: running, or interrupted
+                except FileNotFoundError:
+                    if os.path.isdir(child.path):  # else removed by another clear meanwhile
+                        found.leftovers.append(child.path)  # no record: running, or interrupted
             elif child.is_dir(follow_symlinks=False) and LEFTOVER.fullmatch(name):
                 found.leftovers.append(child.path)
-            elif child.is_file(follow_symlinks=False) and name.endswith(".lock"):
-                if KEY.fullmatch(name[:-5]):
-                    continue
-                found.strays.append(child.path)
+            elif name.endswith(".lock") and KEY.fullmatch(name[:-5]) and child.is_file():
+                if not os.path.isdir(child.path[:-5]):
+                    found.orphan_locks.append(child.path)
             else:
                 found.strays.append(child.path)
 
 
 def _entry(path: str, interface: str, key: str) -> Entry:
     record_info = os.stat(os.path.join(path, RECORD))
-    try:
-        used = os.stat(os.path.join(path, USED_MARK)).st_mtime_ns
-    except FileNotFoundError:
+    used, size = _read_mark(path)
+    if used is None:
         used = record_info.st_mtime_ns  # an entry without a mark: its record's time
-    return Entry(interface, key, path, used, record_info.st_mtime_ns, tree_bytes(path))
+    if size is None:
+        size = tree_bytes(path)
+    return Entry(interface, key, path, used, record_info.st_mtime_ns, size)
 
 
-def tree_bytes(path: str) -> int:
-    total = 0
-    with os.scandir(path) as children:
-        for child in children:
-            if child.is_dir(follow_symlinks=False):
-                total += tree_bytes(child.path)
-            else:
-                total += child.stat(follow_symlinks=False).st_size
-    return total
+def _read_mark(path: str) -> tuple[int | None, int | None]:
+    """The mark's mtime is the last use; its text, the size written when the entry was made."""
+    try:
+        with open(os.path.join(path, USED_MARK), "rb") as mark:
+            used = os.fstat(mark.fileno()).st_mtime_ns
+            text = mark.read(64)
+    except OSError:
+        return None, None
+    return used, int(text) if text.strip().isdigit() else None
 
 
 # --- sessions -----------------------------------------------------------------------------------
@@ -189,6 +198,15 @@ class ClearReport:
 
 
 def clear(store: Store, policy: Policy, dry_run: bool, now_ns: int | None = None) -> ClearReport:
+    # Entries vanish at once (renamed aside under their lock); their bytes are deleted by a few
+    # threads meanwhile, since unlinking many files waits on the disk, not on Python.
+    with ThreadPoolExecutor(max_workers=4) as deleter:
+        return _clear(store, policy, dry_run, now_ns, deleter)
+
+
+def _clear(
+    store: Store, policy: Policy, dry_run: bool, now_ns: int | None, deleter: ThreadPoolExecutor
+) -> ClearReport:
     found = scan(store)
     report = ClearReport(strays=found.strays, dry_run=dry_run)
     now = time.time_ns() if now_ns is None else now_ns
@@ -198,7 +216,10 @@ def clear(store: Store, policy: Policy, dry_run: bool, now_ns: int | None = None
         if not (policy.selects(entry) or over):
             report.kept.append(entry)
             continue
-        outcome = "removed" if dry_run else _remove(store, entry, policy, over)
+        if dry_run:
+            outcome = _would_remove(store, entry)
+        else:
+            outcome = _remove(store, entry, policy, over, deleter)
         if outcome == "removed":
             report.removed.append(entry)
             total -= entry.bytes
@@ -209,10 +230,31 @@ def clear(store: Store, policy: Policy, dry_run: bool, now_ns: int | None = None
     for path in found.leftovers:
         if _sweepable(path, now, policy.everything) and (dry_run or _sweep(path)):
             report.swept.append(path)
+    if not dry_run:
+        for path in found.orphan_locks:
+            _drop_orphan_lock(path)
     return report
 
 
-def _remove(store: Store, entry: Entry, policy: Policy, over: bool) -> str:
+def _drop_orphan_lock(path: str) -> None:
+    lock = EntryLock(path)
+    if lock.try_exclusive():
+        key_dir = path[: -len(".lock")]
+        lock.release(unlink=not os.path.isdir(key_dir))
+
+
+def _would_remove(store: Store, entry: Entry) -> str:
+    """A dry run tells the truth about entries in use: it tries their lock and lets go."""
+    lock = EntryLock(store.lock_path(entry.interface, entry.key))
+    if not lock.try_exclusive():
+        return "in use"
+    lock.release()
+    return "removed"
+
+
+def _remove(
+    store: Store, entry: Entry, policy: Policy, over: bool, deleter: ThreadPoolExecutor
+) -> str:
     lock = EntryLock(store.lock_path(entry.interface, entry.key))
     if not lock.try_exclusive():
         return "in use"
@@ -225,7 +267,7 @@ def _remove(store: Store, entry: Entry, policy: Policy, over: bool) -> str:
             return "kept"
         doomed = f"{entry.path}.deleting-{os.getpid()}"
         os.rename(entry.path, doomed)  # the entry vanishes at once; the bytes follow
-        shutil.rmtree(doomed, ignore_errors=True)
+        deleter.submit(shutil.rmtree, doomed, ignore_errors=True)
         return "removed"
     except OSError as exc:
         raise ImcacheError(
@@ -258,7 +300,7 @@ def _sweep(path: str) -> bool:
         shutil.rmtree(path, ignore_errors=True)
         return not os.path.exists(path)
     finally:
-        lock.release()
+        lock.release(unlink=not os.path.isdir(os.path.join(os.path.dirname(path), key)))
 
 
 # --- parsing the user's bounds ------------------------------------------------------------------

@@ -25,6 +25,7 @@ ROOT_NAME = "imcache_mem"
 RECORD = "imcache.json"
 USED_MARK = ".imcache-used"
 LAYOUT_FILE = "imcache-layout.json"
+MARK_WIDTH = 21  # the used mark holds the entry's size as text of this fixed width
 EVENTS = "events.log"  # hits, misses and failures, one line each, for `imcache stats`
 SESSION = "session.json"  # the latest `imcache session start`
 CACHEDIR_TAG = (
@@ -91,10 +92,12 @@ class Store:
 
     def publish(self, entry: str, record: dict[str, Any]) -> None:
         """Write the record last: from this moment the entry is complete."""
-        mark = os.path.join(entry, USED_MARK)
-        with open(mark, "wb"):
-            pass
         payload = json.dumps(record, indent=1, sort_keys=True).encode("utf-8")
+        # The mark holds the entry's size, so that `ls`, `stats` and `clear` need not walk it.
+        size = tree_bytes(entry) + len(payload) + MARK_WIDTH
+        with open(os.path.join(entry, USED_MARK), "wb") as mark:
+            mark.write(f"{size:>{MARK_WIDTH - 1}}\n".encode())
+        self.record_use(entry)  # our clock, as session start uses: not the file system's tick
         write_atomic(os.path.join(entry, RECORD), payload, durable=True)
 
     def record_use(self, entry: str, when_ns: int | None = None) -> None:
@@ -147,6 +150,18 @@ def cache_errors(path: str) -> Iterator[None]:
             f"cannot write to the cache at {where}: {exc.strerror or exc}",
             "choose a writable --base-dir (or IMCACHE_BASE_DIR), or free some space",
         ) from exc
+
+
+def tree_bytes(path: str) -> int:
+    """Bytes of every file below `path`, links not followed."""
+    total = 0
+    with os.scandir(path) as children:
+        for child in children:
+            if child.is_dir(follow_symlinks=False):
+                total += tree_bytes(child.path)
+            else:
+                total += child.stat(follow_symlinks=False).st_size
+    return total
 
 
 def write_atomic(path: str, payload: bytes, durable: bool = False) -> None:

@@ -1,0 +1,172 @@
+"""Lifecycle at scale: ls, stats and clear over a big cache, and hit latency that stays flat.
+
+One real `imcache run mrtrix3.MRCat` entry is the template; N clones of its folder (new keys,
+five interface names, last uses spread evenly over SPAN_DAYS) make the big cache, in the same
+root. Every command is timed as a whole process, as a user would run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+
+from bench import DATA, Figure, imcache_command, timed
+from imcache.core.store import RECORD, ROOT_NAME, SESSION, USED_MARK
+
+INTERFACES = ("mrtrix3.MRCat", "fsl.Merge", "fsl.BET", "ants.N4BiasFieldCorrection", "afni.Volreg")
+SPAN_DAYS = 90  # last uses spread evenly over the past SPAN_DAYS
+DAY_NS = 86400 * 10**9
+COMMAND_LIMIT = 5.0  # "a few seconds"
+HIT_RATIO_LIMIT = 1.10
+Clone = tuple[str, str, int]  # interface, key, last use (ns)
+
+
+def add_arguments(parser: argparse._ArgumentGroup) -> None:
+    parser.add_argument("--entries", type=int, default=100_000, help="size of the big cache")
+    parser.add_argument("--keep", action="store_true", help="keep the cache in bench/.data/")
+
+
+def run(args: argparse.Namespace) -> list[Figure]:
+    DATA.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="lifecycle-", dir=DATA))
+    try:
+        return _bench(work, args.entries)
+    finally:
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _bench(work: Path, n: int) -> list[Figure]:
+    import nibabel as nib
+    import numpy as np
+
+    for seed, name in enumerate(("a.nii", "b.nii")):
+        data = np.random.default_rng(seed).random((4, 4, 3), dtype=np.float32)
+        nib.save(nib.Nifti1Image(data, np.eye(4)), str(work / name))
+    cli = [imcache_command(), "--base-dir", str(work / "base")]
+    hit = [*cli, "run", "mrtrix3.MRCat", "--in-files", "a.nii", "b.nii"]
+    timed(hit, cwd=work)  # a miss: the real entry, our template
+    root = work / "base" / ROOT_NAME
+    (template,) = [p for p in (root / "mrtrix3.MRCat").iterdir() if p.is_dir()]
+    small = _hit_seconds(hit, work)
+
+    start = time.perf_counter()
+    clones = build(root, template, n, time.time_ns())
+    built = time.perf_counter() - start
+    os.sync()  # no writeback of the build under the timings that follow
+    print(f"built {n:,} entries in {built:.1f} s", flush=True)
+    big = _hit_seconds(hit, work)
+    figures = [
+        Figure(f"build {n:,} entries ({os.cpu_count()} processes)", built),
+        Figure("hit, 1 entry in the cache (median of 10)", small),
+        Figure(f"hit, {n + 1:,} entries (median of 10)", big),
+        Figure(f"hit flatness: {n + 1:,} / 1 entries", big / small, HIT_RATIO_LIMIT, "x"),
+    ]
+    return figures + _commands(cli, root, n + 1, clones)
+
+
+def _hit_seconds(hit: list[str], work: Path) -> float:
+    _, first = timed([*hit, "--json"], cwd=work)  # also warms the page cache
+    if not json.loads(first.stdout)["cached"]:
+        raise SystemExit(f"not a hit: {first.stderr}")
+    return timed(hit, repeat=10, cwd=work)[0]
+
+
+def build(root: Path, template: Path, n: int, now_ns: int) -> list[Clone]:
+    """N clones of `template`, last used evenly over SPAN_DAYS before `now_ns`, in parallel."""
+    rng = random.Random(0)
+    clones = [
+        (rng.choice(INTERFACES), f"{rng.getrandbits(128):032x}", now_ns - span)
+        for span in (SPAN_DAYS * DAY_NS * (2 * i + 1) // (2 * n) for i in range(n))
+    ]
+    files = {
+        p.name: p.read_bytes()
+        for p in sorted(template.iterdir())
+        if p.name not in (RECORD, USED_MARK)
+    }
+    record = (template / RECORD).read_text(encoding="utf-8")
+    for name in INTERFACES:
+        (root / name).mkdir(exist_ok=True)
+    write = partial(_write_clones, str(root), files, record, template.name, template.parent.name)
+    chunks = [
+        [clone for clone in clones[i : i + 5000] if clone[0] == interface]
+        for i in range(0, n, 5000)
+        for interface in INTERFACES
+    ]
+    with ProcessPoolExecutor() as pool:
+        list(pool.map(write, chunks))
+    return clones
+
+
+def _write_clones(
+    root: str, files: dict[str, bytes], record: str, key: str, interface: str, chunk: list[Clone]
+) -> None:
+    """As a run does: lock file, entry folder, outputs and logs, use mark, the record last."""
+    for name, new_key, used in chunk:
+        folder = os.path.join(root, name)
+        _write(os.path.join(folder, f"{new_key}.lock"), b"", 0o600)
+        entry = os.path.join(folder, new_key)
+        os.mkdir(entry)
+        for file_name, payload in files.items():
+            _write(os.path.join(entry, file_name), payload)
+        text = record.replace(key, new_key).replace(interface, name)
+        for path, payload in ((USED_MARK, b""), (RECORD, text.encode())):
+            _write(os.path.join(entry, path), payload)
+            os.utime(os.path.join(entry, path), ns=(used, used))
+
+
+def _write(path: str, payload: bytes, mode: int = 0o644) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        os.write(fd, payload)
+    finally:
+        os.close(fd)
+
+
+def _commands(cli: list[str], root: Path, total: int, clones: list[Clone]) -> list[Figure]:
+    figures = []
+
+    def time_it(args: list[str], repeat: int = 3, **options: object) -> str:
+        seconds, done = timed([*cli, *args], repeat=repeat, **options)
+        count = _selected(args, done.stdout or "")
+        label = " ".join(args) + ("" if count is None else f" [{count:,} of {total:,}]")
+        figures.append(Figure(label, seconds, COMMAND_LIMIT))
+        print(f"{seconds:7.3f} s  {label}", flush=True)
+        return done.stdout or ""
+
+    time_it(["ls", "--json"], stdout=subprocess.DEVNULL)  # > /dev/null
+    half = json.loads(time_it(["stats", "--json"]))["bytes"] // 2
+    time_it(["clear", "--older-than", "30d", "--dry-run", "--json"])
+    since = datetime.fromtimestamp(time.time() - 60 * 86400).date().isoformat()
+    time_it(["clear", "--since", since, "--dry-run"])
+    time_it(["clear", "--max-size", str(half), "--dry-run"])
+    timed([*cli, "session", "start"])
+    # A pipeline then uses the youngest fifth of the entries again, after the session's start.
+    started = json.loads((root / SESSION).read_text(encoding="utf-8"))["started_ns"]
+    for number, (name, key, _) in enumerate(sorted(clones, key=lambda c: -c[2])[: total // 5]):
+        moment = started + 1000 * number
+        os.utime(root / name / key / USED_MARK, ns=(moment, moment))
+    time_it(["clear", "--previous", "--dry-run"])
+    time_it(["clear", "--older-than", f"{SPAN_DAYS * 9 // 10}d"], repeat=1)  # the oldest tenth
+    return figures
+
+
+def _selected(args: list[str], stdout: str) -> int | None:
+    """How many entries a clear removed, or would remove, from its output."""
+    if args[0] != "clear":
+        return None
+    if "--json" in args:
+        return len(json.loads(stdout)["removed"])
+    return sum(line.startswith(("would remove ", "removed ")) for line in stdout.splitlines())
