@@ -97,6 +97,9 @@ def build(root: Path, template: Path, n: int, now_ns: int) -> list[Clone]:
         if p.name not in (RECORD, USED_MARK)
     }
     record = (template / RECORD).read_text(encoding="utf-8")
+    files[USED_MARK] = (
+        template / USED_MARK
+    ).read_bytes()  # holds the entry's size, as a run writes
     for name in INTERFACES:
         (root / name).mkdir(exist_ok=True)
     write = partial(_write_clones, str(root), files, record, template.name, template.parent.name)
@@ -120,9 +123,10 @@ def _write_clones(
         entry = os.path.join(folder, new_key)
         os.mkdir(entry)
         for file_name, payload in files.items():
-            _write(os.path.join(entry, file_name), payload)
+            if file_name != USED_MARK:
+                _write(os.path.join(entry, file_name), payload)
         text = record.replace(key, new_key).replace(interface, name)
-        for path, payload in ((USED_MARK, b""), (RECORD, text.encode())):
+        for path, payload in ((USED_MARK, files[USED_MARK]), (RECORD, text.encode())):
             _write(os.path.join(entry, path), payload)
             os.utime(os.path.join(entry, path), ns=(used, used))
 
