@@ -217,7 +217,9 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
 
 def _shared_hit(plan: Plan) -> RunResult | None:
     """A hit under a shared lock, kept until we exit, so that `clear` cannot pull it away."""
-    if look_up(plan) is None:  # lock-free first look; a damaged entry is reported under the lock
+    # A stat, not a read: the record is read once, below, under the lock. No record, no lock
+    # file made for a miss here; a damaged entry is reported once, under the run's lock.
+    if not os.path.exists(os.path.join(plan.entry, RECORD)):
         return None
     lock = EntryLock(plan.store.lock_path(plan.interface.name, plan.key))
     if not lock.acquire(exclusive=False):

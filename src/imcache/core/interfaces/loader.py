@@ -428,13 +428,9 @@ def _check_default(ctx: _Context, spec: InputSpec, where: str) -> None:
 def _check_default_number(ctx: _Context, spec: InputSpec, item: object, where: str) -> None:
     if isinstance(item, bool) or not isinstance(item, int | float):
         ctx.fail(where, f"{item!r} is not a number")
-    if spec.integer and not isinstance(item, int):
-        ctx.fail(where, f"{item!r} is not a whole number")
-    low, high = spec.minimum, spec.maximum
-    if low is not None and (item < low or (spec.exclusive_minimum and item == low)):
-        ctx.fail(where, f"{item!r} is below the minimum {low:g}")
-    if high is not None and (item > high or (spec.exclusive_maximum and item == high)):
-        ctx.fail(where, f"{item!r} is above the maximum {high:g}")
+    problem = spec.number_problem(item)
+    if problem:
+        ctx.fail(where, f"{item!r}: {problem}")
 
 
 def _parse_output(ctx: _Context, item: object, where: str) -> OutputSpec:

@@ -58,6 +58,18 @@ class InputSpec:
     value_disables: dict[str, tuple[str, ...]] = field(default_factory=dict)
     variants: tuple[Body, ...] = ()  # Styx sub-command: the possible shapes of the value
 
+    def number_problem(self, number: int | float) -> str:
+        """What is wrong with a number for this input ("" if nothing): one rule for the
+        definition's own default and for the user's value."""
+        if self.integer and not isinstance(number, int):
+            return "must be a whole number"
+        low, high = self.minimum, self.maximum
+        if low is not None and (number < low or (self.exclusive_minimum and number == low)):
+            return f"must be {'>' if self.exclusive_minimum else '>='} {low:g}"
+        if high is not None and (number > high or (self.exclusive_maximum and number == high)):
+            return f"must be {'<' if self.exclusive_maximum else '<='} {high:g}"
+        return ""
+
     @property
     def option(self) -> str:
         """The command-line option of this input: `in_files` -> `--in-files`."""

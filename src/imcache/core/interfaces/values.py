@@ -131,17 +131,11 @@ class _Checker:
         number = _parse_number(raw)
         if number is None:
             self.fail(f"{name} takes a number, not {raw!r}")
-        if spec.integer and not isinstance(number, int):
-            self.fail(f"{name} takes a whole number, not {raw!r}")
         if spec.choices is not None and number not in spec.choices:
             self.fail(f"{name} {raw!r} is not one of {list(spec.choices)}")
-        low, high = spec.minimum, spec.maximum
-        if low is not None and (number < low or (spec.exclusive_minimum and number == low)):
-            bound = ">" if spec.exclusive_minimum else ">="
-            self.fail(f"{name} must be {bound} {low:g}, not {raw}")
-        if high is not None and (number > high or (spec.exclusive_maximum and number == high)):
-            bound = "<" if spec.exclusive_maximum else "<="
-            self.fail(f"{name} must be {bound} {high:g}, not {raw}")
+        problem = spec.number_problem(number)
+        if problem:
+            self.fail(f"{name} {problem}, not {raw!r}")
         return number
 
     def file(self, given: str, name: str) -> FileArg:
