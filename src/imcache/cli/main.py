@@ -6,6 +6,7 @@ and the wrapped program's own code when it fails.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
@@ -17,13 +18,34 @@ import click
 
 from imcache import __version__
 from imcache.cli.common import EXIT_CODES_HELP, Settings, say
-from imcache.cli.interfaces_cmd import interfaces, validate
-from imcache.cli.lifecycle_cmd import clear, ls, session, show, stats
-from imcache.cli.run_cmd import run
 from imcache.core.errors import ImcacheError
+
+# Each command's module is imported only when that command is used: a hit (`run`) must not pay
+# for the imports of `clear` or `interfaces` (start-up time is most of a hit's cost).
+COMMANDS = {
+    "run": "imcache.cli.run_cmd:run",
+    "interfaces": "imcache.cli.interfaces_cmd:interfaces",
+    "validate": "imcache.cli.interfaces_cmd:validate",
+    "session": "imcache.cli.lifecycle_cmd:session",
+    "clear": "imcache.cli.lifecycle_cmd:clear",
+    "ls": "imcache.cli.lifecycle_cmd:ls",
+    "show": "imcache.cli.lifecycle_cmd:show",
+    "stats": "imcache.cli.lifecycle_cmd:stats",
+}
 
 
 class ImcacheGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, attribute = COMMANDS[cmd_name].split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
     def main(
         self,
         args: Sequence[str] | None = None,
@@ -104,10 +126,6 @@ def _write_crash_log() -> str:
 def cli(ctx: click.Context, base_dir: str | None, catalogues: tuple[str, ...]) -> None:
     """Run command-line tools from Boutiques definitions, and reuse identical earlier runs."""
     ctx.obj = Settings(base_dir=base_dir or os.getcwd(), catalogues=list(catalogues))
-
-
-for command in (run, interfaces, validate, session, clear, ls, show, stats):
-    cli.add_command(command)
 
 
 def main() -> None:

@@ -1,0 +1,21 @@
+"""The group loads each command's module only when that command runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_a_run_does_not_import_the_other_commands() -> None:
+    probe = (
+        "import sys\n"
+        "from imcache.cli.main import cli\n"
+        "cli.get_command(None, 'run')\n"
+        "heavy = [m for m in ('imcache.core.lifecycle', 'imcache.cli.lifecycle_cmd',"
+        " 'imcache.cli.interfaces_cmd', 'concurrent.futures') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "", f"imported on the run path: {found.stdout.strip()}"
