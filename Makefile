@@ -13,12 +13,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test,dev]'
 	touch $@
 
-# The real tools the demo and the tests run: MRtrix3 (mrcat, ...).
+# The real tools the demo and the tests run: MRtrix3 (mrcat, ...), Connectome Workbench
+# (wb_command), setpriv (util-linux, for tests that act as other users) and Debian's python3 (those
+# users cannot reach a venv under /root).
+SYSTEM_PACKAGES := mrcat:mrtrix3 wb_command:connectome-workbench setpriv:util-linux \
+	/usr/bin/python3:python3
 system-deps:
-	@command -v mrcat >/dev/null 2>&1 || { \
-	  echo "installing MRtrix3 (apt-get)"; \
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	[ -z "$$missing" ] || { \
+	  echo "installing$$missing (apt-get)"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends mrtrix3 >/dev/null; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    $$missing >/dev/null; }
 
 demo: $(VENV)/.installed system-deps
 	./examples/demo.sh

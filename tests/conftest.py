@@ -7,6 +7,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -107,3 +108,59 @@ def niwrap() -> Iterator[Path]:
     if not NIWRAP.is_dir():
         pytest.skip(f"the NiWrap corpus is not at {NIWRAP}")
     yield NIWRAP
+
+
+# --- acting as other users (shared caches, unreadable inputs, unwritable roots) ------------------
+
+SYSTEM_PYTHON = "/usr/bin/python3"  # other users cannot reach a venv's interpreter under /root
+SITE_PACKAGES = sysconfig.get_paths()["purelib"]  # click, xxhash, ... of the test venv
+
+
+def as_user_command(uid: int, groups: tuple[int, ...] = ()) -> list[str]:
+    """The argv prefix that runs `python -m imcache` as another user (needs root)."""
+    return [
+        "setpriv",
+        f"--reuid={uid}",
+        f"--regid={groups[0] if groups else uid}",
+        f"--groups={','.join(str(g) for g in groups)}" if groups else "--clear-groups",
+        SYSTEM_PYTHON,
+        "-m",
+        "imcache",
+    ]
+
+
+@pytest.fixture
+def other_users() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run imcache as another uid, with Debian's python and this checkout's packages (root only)."""
+    if os.geteuid() != 0:
+        pytest.skip("acting as other users needs root (CI runs as root)")
+    for needed in ("setpriv", SYSTEM_PYTHON):
+        if shutil.which(needed) is None:
+            pytest.fail(f"{needed} is missing; 'make test' installs it")
+
+    def run(
+        uid: int, *args: str, groups: tuple[int, ...] = (), cwd: Path, env: dict[str, str]
+    ) -> subprocess.CompletedProcess[str]:
+        source = str(REPO / "src")
+        full_env = {**env, "PYTHONPATH": f"{source}{os.pathsep}{SITE_PACKAGES}"}
+        return subprocess.run(
+            [*as_user_command(uid, groups), *args],
+            cwd=cwd,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run
+
+
+@pytest.fixture
+def world_dir() -> Iterator[Path]:
+    """A folder every user can enter (pytest's own tmp folders are private to root)."""
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="imcache-test-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

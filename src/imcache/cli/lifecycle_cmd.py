@@ -133,6 +133,7 @@ def _render_clear(report: lifecycle.ClearReport, quiet: bool, as_json: bool) -> 
                 "freed_bytes": report.freed,
                 "kept": len(report.kept),
                 "in_use": [_entry_json(e) for e in report.in_use],
+                "not_yours": [_entry_json(e) for e in report.not_yours],
                 "swept": report.swept,
                 "strays": report.strays,
             }
@@ -145,6 +146,8 @@ def _render_clear(report: lifecycle.ClearReport, quiet: bool, as_json: bool) -> 
         click.echo(f"{verb} {entry.interface} {entry.key[:12]} {human_bytes(entry.bytes)}")
     for entry in report.in_use:
         say(f"kept {entry.interface} {entry.key[:12]}: in use by another process")
+    for entry in report.not_yours:
+        say(f"kept {entry.interface} {entry.key[:12]}: another user's entry (shared cache)")
     for path in report.swept:
         say(f"{'would sweep' if report.dry_run else 'swept'} leftover {path}")
     for path in report.strays:
@@ -152,7 +155,7 @@ def _render_clear(report: lifecycle.ClearReport, quiet: bool, as_json: bool) -> 
     total = "would free" if report.dry_run else "freed"
     say(
         f"{total} {human_bytes(report.freed)} in {len(report.removed)} entries; "
-        f"{len(report.kept) + len(report.in_use)} kept"
+        f"{len(report.kept) + len(report.in_use) + len(report.not_yours)} kept"
     )
 
 

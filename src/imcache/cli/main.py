@@ -24,6 +24,7 @@ from imcache.core.errors import ImcacheError
 # for the imports of `clear` or `interfaces` (start-up time is most of a hit's cost).
 COMMANDS = {
     "run": "imcache.cli.run_cmd:run",
+    "init": "imcache.cli.init_cmd:init",
     "interfaces": "imcache.cli.interfaces_cmd:interfaces",
     "validate": "imcache.cli.interfaces_cmd:validate",
     "session": "imcache.cli.lifecycle_cmd:session",
@@ -31,6 +32,7 @@ COMMANDS = {
     "ls": "imcache.cli.lifecycle_cmd:ls",
     "show": "imcache.cli.lifecycle_cmd:show",
     "stats": "imcache.cli.lifecycle_cmd:stats",
+    "verify": "imcache.cli.verify_cmd:verify_cmd",
 }
 
 

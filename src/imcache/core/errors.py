@@ -58,3 +58,13 @@ class ToolFailedError(ImcacheError):
 
 class OutputsMissingError(ImcacheError):
     """The program exited 0 but did not write a declared output: never cached."""
+
+
+class InputChangedError(ImcacheError):
+    """An input changed while it was read or while the tool ran: nothing was cached."""
+
+
+class TerminatedError(ImcacheError):
+    """imcache got SIGTERM (a CI job cancelled, `timeout`): the tool was stopped, exit 128+15."""
+
+    exit_code = 143

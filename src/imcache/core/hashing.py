@@ -12,13 +12,18 @@ import os
 import stat
 import struct
 from dataclasses import dataclass, field
+from typing import Any
 
 import xxhash
 
-from imcache.core.errors import UsageError
+from imcache.core.errors import InputChangedError, UsageError
 from imcache.core.interfaces.model import FileArg, SubArg, Value
 
 KEY_FORMAT = 1
+# What says a file is still the one we hashed: replaced (dev, inode), resized, or written to (any
+# write moves mtime and ctime). Compared after hashing and again after the tool has run.
+Signature = tuple[int, int, int, int, int]
+Seen = dict[str, Signature]
 MMAP_THRESHOLD = 1 << 20  # below this a plain read is as fast and costs no mapping
 READ_CHUNK = 1 << 24
 
@@ -29,6 +34,7 @@ class KeyStream:
 
     hasher: xxhash.xxh3_128 = field(default_factory=xxhash.xxh3_128)
     lines: list[str] = field(default_factory=list)
+    seen: Seen = field(default_factory=dict)  # every input file and folder read, as hashed
 
     def add(self, label: str, tag: bytes, payload: bytes, shown: str) -> None:
         for part in (tag, label.encode("utf-8", "surrogateescape"), payload):
@@ -40,15 +46,18 @@ class KeyStream:
         self.add(label, b"s", _utf8(text), repr(text))
 
     def add_value(self, label: str, value: Value) -> None:
-        payload, shown = encode_value(value)
+        payload, shown = encode_value(value, self.seen)
         self.add(label, b"v", payload, shown)
 
     def digest(self) -> str:
         return self.hasher.hexdigest()
 
 
-def encode_value(value: Value | dict[str, Value]) -> tuple[bytes, str]:
-    """A typed value as unambiguous bytes, and as text. Files count by name and content."""
+def encode_value(value: Value | dict[str, Value], seen: Seen | None = None) -> tuple[bytes, str]:
+    """A typed value as unambiguous bytes, and as text. Files count by name and content.
+
+    The signature of every file read is added to `seen`, to tell later whether it changed."""
+    seen = {} if seen is None else seen
     if isinstance(value, bool):
         return b"b" + (b"1" if value else b"0"), "true" if value else "false"
     if isinstance(value, int):
@@ -59,19 +68,19 @@ def encode_value(value: Value | dict[str, Value]) -> tuple[bytes, str]:
         return b"s" + _utf8(value), repr(value)
     if isinstance(value, FileArg):
         name = os.path.basename(value.path)
-        digest = digest_path(value.path)
+        digest = digest_path(value.path, seen)
         return b"F" + _framed([_utf8(name), digest.encode()]), f"file {name!r} xxh3:{digest}"
     if isinstance(value, SubArg):
-        payload, shown = encode_value(value.values)
+        payload, shown = encode_value(value.values, seen)
         return b"o" + _framed([_utf8(value.variant), payload]), f"{value.variant}{shown}"
     if isinstance(value, dict):
         parts, texts = [], []
         for key in sorted(value):
-            item_bytes, item_text = encode_value(value[key])
+            item_bytes, item_text = encode_value(value[key], seen)
             parts += [_utf8(key), item_bytes]
             texts.append(f"{key}: {item_text}")
         return b"d" + _framed(parts), "{" + ", ".join(texts) + "}"
-    items = [encode_value(item) for item in value]
+    items = [encode_value(item, seen) for item in value]
     return (
         b"l" + _framed([payload for payload, _ in items]),
         "[" + ", ".join(text for _, text in items) + "]",
@@ -87,17 +96,50 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
-def digest_path(path: str) -> str:
+def signature(info: os.stat_result) -> Signature:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
+def changed_since(seen: Seen) -> list[str]:
+    """The inputs of `seen` that are no longer what was hashed (gone, replaced or written)."""
+    changed = []
+    for path, before in seen.items():
+        try:
+            now = signature(os.stat(path))
+        except OSError:
+            changed.append(path)
+            continue
+        if now != before:
+            changed.append(path)
+    return changed
+
+
+def digest_path(path: str, seen: Seen | None = None) -> str:
     """xxh3-128 of a file's content, or of a folder's sorted tree."""
+    seen = {} if seen is None else seen
     try:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
-            return digest_tree(path)
-        return digest_file(path, info.st_size)
+            digest = digest_tree(path, seen)
+        else:
+            digest = digest_file(path, info.st_size)
+        _check_unchanged(path, info, seen)
+        return digest
     except OSError as exc:
         raise UsageError(
             f"cannot read input {path!r}: {exc.strerror}", "check that it exists and is readable"
         ) from exc
+
+
+def _check_unchanged(path: str, before: os.stat_result, seen: Seen) -> None:
+    """A file written to while we read it has no one content: refuse rather than key on a mix."""
+    after = os.stat(path)
+    if signature(after) != signature(before):
+        raise InputChangedError(
+            f"input {path!r} changed while imcache was reading it",
+            "run again once nothing writes to it any more; nothing was run or cached",
+        )
+    seen[path] = signature(before)
 
 
 def digest_file(path: str, size: int | None = None) -> str:
@@ -113,21 +155,24 @@ def digest_file(path: str, size: int | None = None) -> str:
     return hasher.hexdigest()
 
 
-def digest_tree(root: str) -> str:
+def digest_tree(root: str, seen: Seen | None = None) -> str:
     """Every entry by relative name and kind, files by content.
 
     A link counts by its target text and by what it points at (the tool reads through it), so a
     changed target changes the digest; a link back up the tree counts by its text alone.
     """
     hasher = xxhash.xxh3_128()
-    for relative, kind, payload in _walk(root, "", frozenset({os.path.realpath(root)})):
+    seen = {} if seen is None else seen
+    for relative, kind, payload in _walk(root, "", frozenset({os.path.realpath(root)}), seen):
         for part in (_utf8(relative), kind, payload):
             hasher.update(struct.pack("<Q", len(part)))
             hasher.update(part)
     return hasher.hexdigest()
 
 
-def _walk(folder: str, prefix: str, chain: frozenset[str]) -> list[tuple[str, bytes, bytes]]:
+def _walk(
+    folder: str, prefix: str, chain: frozenset[str], seen: Seen
+) -> list[tuple[str, bytes, bytes]]:
     found: list[tuple[str, bytes, bytes]] = []
     with os.scandir(folder) as entries:
         ordered = sorted(entries, key=lambda entry: entry.name)
@@ -140,9 +185,31 @@ def _walk(folder: str, prefix: str, chain: frozenset[str]) -> list[tuple[str, by
             if real in chain:
                 continue
             found.append((relative, b"d", b""))
-            found += _walk(entry.path, relative, chain | {real})
+            found += _walk(entry.path, relative, chain | {real}, seen)
         elif entry.is_file():
-            found.append((relative, b"f", digest_file(entry.path).encode()))
+            before = os.stat(entry.path)
+            found.append((relative, b"f", digest_file(entry.path, before.st_size).encode()))
+            _check_unchanged(entry.path, before, seen)
         elif not entry.is_symlink():
             found.append((relative, b"?", b""))
     return found
+
+
+def file_digests(root: str, skip: frozenset[str] = frozenset()) -> dict[str, dict[str, Any]]:
+    """Every file below `root` (links not followed) by relative path: size and xxh3, or link text.
+
+    What `imcache verify` checks an entry against, long after it was made."""
+    found: dict[str, dict[str, Any]] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        for name in [*files, *(d for d in dirs if os.path.islink(os.path.join(folder, d)))]:
+            path = os.path.join(folder, name)
+            relative = os.path.relpath(path, root)
+            if relative in skip:
+                continue
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                found[relative] = {"link": os.readlink(path)}
+            elif stat.S_ISREG(info.st_mode):
+                found[relative] = {"size": info.st_size, "xxh3": digest_file(path, info.st_size)}
+    return dict(sorted(found.items()))

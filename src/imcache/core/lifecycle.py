@@ -16,12 +16,12 @@ import shutil
 import stat
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from imcache.core.errors import CacheError, ImcacheError, UsageError
+from imcache.core.errors import ImcacheError, UsageError
 from imcache.core.store import (
     EVENTS,
     LAYOUT_FILE,
@@ -60,11 +60,7 @@ class Scan:
 
 
 def scan(store: Store) -> Scan:
-    if os.path.islink(store.root):
-        raise CacheError(
-            f"cache root {store.root} is a symbolic link",
-            "point --base-dir at the real folder instead",
-        )
+    store.refuse_link()
     found = Scan()
     try:
         names = sorted(os.listdir(store.root))
@@ -188,6 +184,7 @@ class ClearReport:
     removed: list[Entry] = field(default_factory=list)
     kept: list[Entry] = field(default_factory=list)
     in_use: list[Entry] = field(default_factory=list)
+    not_yours: list[Entry] = field(default_factory=list)  # a shared cache: others' entries
     swept: list[str] = field(default_factory=list)
     strays: list[str] = field(default_factory=list)
     dry_run: bool = False
@@ -225,6 +222,8 @@ def _clear(
             total -= entry.bytes
         elif outcome == "in use":
             report.in_use.append(entry)
+        elif outcome == "not yours":
+            report.not_yours.append(entry)
         else:
             report.kept.append(entry)
     for path in found.leftovers:
@@ -255,18 +254,30 @@ def _would_remove(store: Store, entry: Entry) -> str:
 def _remove(
     store: Store, entry: Entry, policy: Policy, over: bool, deleter: ThreadPoolExecutor
 ) -> str:
+    def still_selected() -> bool:
+        # Lock, then look again: a hit may have used the entry since we scanned.
+        return policy.selects(_entry(entry.path, entry.interface, entry.key)) or over
+
+    return remove_entry(store, entry, still_selected, deleter)
+
+
+def remove_entry(
+    store: Store, entry: Entry, still_wanted: Callable[[], bool], deleter: ThreadPoolExecutor
+) -> str:
+    """Remove an entry nobody uses, if `still_wanted()` under its lock: removed, kept, in use."""
     lock = EntryLock(store.lock_path(entry.interface, entry.key))
     if not lock.try_exclusive():
         return "in use"
     try:
-        # Lock, then look again: a hit may have used the entry since we scanned.
         if not os.path.isdir(entry.path):
             return "gone"
-        again = _entry(entry.path, entry.interface, entry.key)
-        if not (policy.selects(again) or over):
+        if not still_wanted():
             return "kept"
         doomed = f"{entry.path}.deleting-{os.getpid()}"
-        os.rename(entry.path, doomed)  # the entry vanishes at once; the bytes follow
+        try:
+            os.rename(entry.path, doomed)  # the entry vanishes at once; the bytes follow
+        except PermissionError:
+            return "not yours"  # a shared cache: another user's entry is theirs to remove
         deleter.submit(shutil.rmtree, doomed, ignore_errors=True)
         return "removed"
     except OSError as exc:
@@ -274,7 +285,7 @@ def _remove(
             f"cannot remove {entry.path}: {exc.strerror}", "check the cache's permissions"
         ) from exc
     finally:
-        lock.release(unlink=True)
+        lock.release(unlink=not os.path.isdir(entry.path))
 
 
 def _sweepable(path: str, now_ns: int, everything: bool) -> bool:

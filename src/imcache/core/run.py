@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -14,12 +15,20 @@ from typing import Any, BinaryIO, Protocol
 from imcache import __version__
 from imcache.core.errors import (
     CacheError,
+    InputChangedError,
     OutputsMissingError,
     ToolFailedError,
     ToolNotFoundError,
     UsageError,
 )
-from imcache.core.hashing import KEY_FORMAT, KeyStream, digest_file
+from imcache.core.hashing import (
+    KEY_FORMAT,
+    KeyStream,
+    Seen,
+    changed_since,
+    digest_file,
+    file_digests,
+)
 from imcache.core.interfaces.arguments import parse_words
 from imcache.core.interfaces.model import Interface, Values
 from imcache.core.interfaces.registry import resolve, search_path
@@ -70,6 +79,7 @@ class Plan:
     key: str
     key_lines: list[str]
     store: Store
+    seen: Seen  # the signature of every input file as hashed, to tell if one changes
 
     @property
     def entry(self) -> str:
@@ -123,6 +133,7 @@ def plan_run(request: RunRequest) -> Plan:
         key=stream.digest(),
         key_lines=stream.lines,
         store=Store(cache_root(request.base_dir)),
+        seen=stream.seen,
     )
 
 
@@ -164,17 +175,20 @@ def key_stream(
 
 
 def look_up(plan: Plan, reporter: Reporter | None = None) -> RunResult | None:
-    """A complete, intact entry for this plan's key, or None."""
-    record = plan.store.read_record(plan.entry)
-    if record is None or record.get("key") != plan.key:
-        return None
-    damage = _damage(plan.entry, record)
+    """A complete, intact entry for this plan's key, or None (a damaged one is reported)."""
+    record, damage = plan.store.check_record(plan.entry)
+    if record is not None and record.get("key") != plan.key:
+        record, damage = None, "its record is for another key"
+    if record is not None:
+        damage = output_damage(plan.entry, record)
     if damage:
         if reporter is not None:
             reporter.warning(
                 f"entry {plan.key[:12]} of {plan.interface.name} is damaged "
                 f"({damage}); running again"
             )
+        return None
+    if record is None:
         return None
     return RunResult(
         plan=plan,
@@ -187,6 +201,7 @@ def look_up(plan: Plan, reporter: Reporter | None = None) -> RunResult | None:
 
 def run(request: RunRequest, reporter: Reporter) -> RunResult:
     plan = plan_run(request)
+    plan.store.refuse_link()
     if not request.force:
         hit = _shared_hit(plan)
         if hit is not None:
@@ -256,6 +271,7 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
             f"its logs are kept in {kept}",
             completed.exit_code,
         )
+    _refuse_changed_inputs(plan, entry)
     outputs, missing = _collect(entry, plan.outputs)
     if missing:
         kept = plan.store.keep_failed(entry)
@@ -265,10 +281,16 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
             f"nothing was cached; see the logs in {kept}",
         )
     extra = _extra_files(entry, outputs)
-    with cache_errors(entry):
-        plan.store.publish(
-            entry, _record(plan, completed.started, completed.seconds, outputs, extra)
-        )
+    record = _record(plan, completed.started, completed.seconds, outputs, extra)
+    try:
+        with cache_errors(entry):
+            record["files"] = file_digests(entry, skip=frozenset({RECORD, USED_MARK}))
+            plan.store.publish(entry, record)
+    except CacheError:
+        # A full disk while publishing: the attempt goes aside, never half an entry.
+        with contextlib.suppress(OSError):
+            plan.store.keep_failed(entry)
+        raise
     return RunResult(
         plan=plan,
         cached=False,
@@ -276,6 +298,19 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
         extra_files=[os.path.join(entry, p) for p in extra],
         seconds=completed.seconds,
     )
+
+
+def _refuse_changed_inputs(plan: Plan, entry: str) -> None:
+    """Outputs made from inputs that changed after we hashed them belong to no key: keep none."""
+    changed = changed_since(plan.seen)
+    if changed:
+        kept = plan.store.keep_failed(entry)
+        names = ", ".join(repr(path) for path in changed)
+        raise InputChangedError(
+            f"input {names} changed while {plan.tool.name} ran, so its outputs match no key "
+            "and were not cached",
+            f"run again once nothing writes to it; this attempt is kept in {kept}",
+        )
 
 
 def _collect(entry: str, planned: list[PlannedOutput]) -> tuple[dict[str, Any], list[str]]:
@@ -320,7 +355,7 @@ def _extra_files(entry: str, outputs: dict[str, Any]) -> list[str]:
     return sorted(extra)
 
 
-def _damage(entry: str, record: dict[str, Any]) -> str:
+def output_damage(entry: str, record: dict[str, Any]) -> str:
     """Cheap checks of a recorded entry: every output still there, files at their sizes."""
     for value in record.get("outputs", {}).values():
         for item in value if isinstance(value, list) else [value]:

@@ -10,13 +10,18 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import grp
 import json
 import os
+import pwd
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import xxhash
 
 from imcache.core.errors import CacheError
 
@@ -25,6 +30,8 @@ ROOT_NAME = "imcache_mem"
 RECORD = "imcache.json"
 USED_MARK = ".imcache-used"
 LAYOUT_FILE = "imcache-layout.json"
+CACHEDIR_TAG_FILE = "CACHEDIR.TAG"
+README_FILE = "README.txt"
 MARK_WIDTH = 21  # the used mark holds the entry's size as text of this fixed width
 EVENTS = "events.log"  # hits, misses and failures, one line each, for `imcache stats`
 SESSION = "session.json"  # the latest `imcache session start`
@@ -33,6 +40,10 @@ CACHEDIR_TAG = (
     "# This file is a cache directory tag created by imcache.\n"
     "# For information about cache directory tags see https://bford.info/cachedir/\n"
 )
+# A shared cache (see `imcache init --shared`): the group may add entries; the sticky bit keeps
+# each user's entries their own (nobody else can rename or remove them); setgid keeps the group.
+SHARED_ROOT_MODE = 0o3770
+SHARED_ENTRY_MODE = 0o2750  # the group reads a finished entry; only its owner changes it
 README = """This folder is imcache's cache: one folder per interface, one entry per key.
 Each entry holds a tool's outputs, its captured stdout.txt and stderr.txt, and imcache.json,
 the record of the run, written last: an entry without it is incomplete and never used.
@@ -54,20 +65,65 @@ class Store:
     def lock_path(self, interface: str, key: str) -> str:
         return os.path.join(self.root, interface, f"{key}.lock")
 
-    def ensure(self, interface: str | None = None) -> None:
-        """Create the root (private to its user) with the files that describe it."""
+    def refuse_link(self) -> None:
+        """A root that is a link would put entries (and deletions) somewhere nobody chose."""
         if os.path.islink(self.root):
             raise CacheError(
-                f"cache root {self.root} is a symbolic link",
+                f"cache root {self.root} is a symbolic link (to {os.readlink(self.root)})",
                 "point --base-dir at the real folder instead",
             )
+
+    def ensure(self, interface: str | None = None) -> None:
+        """Create the root (private to its user) with the files that describe it."""
+        self.refuse_link()
         with cache_errors(self.root):
             os.makedirs(os.path.dirname(self.root), exist_ok=True)
             with contextlib.suppress(FileExistsError):
                 os.mkdir(self.root, 0o700)
+            self._refuse_foreign()
             self._describe()
             if interface is not None:
-                os.makedirs(os.path.join(self.root, interface), exist_ok=True)
+                folder = os.path.join(self.root, interface)
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(folder)
+                    if self.is_shared():
+                        os.chmod(folder, SHARED_ROOT_MODE)
+
+    def _refuse_foreign(self) -> None:
+        if not os.access(self.root, os.R_OK | os.X_OK):
+            info = os.stat(self.root)
+            raise CacheError(
+                f"cache root {self.root} belongs to user {_user_name(info.st_uid)} "
+                f"(mode {stat.S_IMODE(info.st_mode):o}) and you may not use it",
+                "use a --base-dir of your own, or ask its owner to share it with "
+                "'imcache init --shared --group GROUP'",
+            )
+
+    def is_shared(self) -> bool:
+        """A root its group may write to is a shared cache; a new root is private (0700)."""
+        try:
+            return bool(os.stat(self.root).st_mode & stat.S_IWGRP)
+        except OSError:
+            return False
+
+    def share(self, group: str | None) -> str:
+        """Make the root a group-shared cache (creating it if needed); the group's name."""
+        self.ensure()
+        gid = _group_id(group) if group is not None else os.stat(self.root).st_gid
+        with cache_errors(self.root):
+            for folder in [self.root, *self._interface_folders()]:
+                if os.stat(folder).st_uid == os.geteuid():
+                    os.chown(folder, -1, gid)
+                    os.chmod(folder, SHARED_ROOT_MODE)
+            for name in (CACHEDIR_TAG_FILE, README_FILE, LAYOUT_FILE):
+                with contextlib.suppress(FileNotFoundError, PermissionError):
+                    os.chown(os.path.join(self.root, name), -1, gid)
+                    os.chmod(os.path.join(self.root, name), 0o644)
+        return _group_name(gid)
+
+    def _interface_folders(self) -> list[str]:
+        with os.scandir(self.root) as children:
+            return [c.path for c in children if c.is_dir(follow_symlinks=False)]
 
     def _describe(self) -> None:
         layout_path = os.path.join(self.root, LAYOUT_FILE)
@@ -79,24 +135,47 @@ class Store:
                     "use another --base-dir, or remove that folder if it is an old cache",
                 )
             return
-        write_atomic(os.path.join(self.root, "CACHEDIR.TAG"), CACHEDIR_TAG.encode())
-        write_atomic(os.path.join(self.root, "README.txt"), README.encode())
+        write_atomic(os.path.join(self.root, CACHEDIR_TAG_FILE), CACHEDIR_TAG.encode())
+        write_atomic(os.path.join(self.root, README_FILE), README.encode())
         write_atomic(layout_path, json.dumps({"layout": LAYOUT, "tool": "imcache"}).encode())
 
     def read_record(self, entry: str) -> dict[str, Any] | None:
         """The record of a complete entry, or None: absent, cut short or not ours is a miss."""
-        record = _read_json(os.path.join(entry, RECORD))
-        if record is None or record.get("layout") != LAYOUT:
-            return None
+        record, _problem = self.check_record(entry)
         return record
+
+    def check_record(self, entry: str) -> tuple[dict[str, Any] | None, str]:
+        """The record if intact; else None and what is wrong with it ("" when there is none)."""
+        path = os.path.join(entry, RECORD)
+        try:
+            with open(path, "rb") as handle:
+                payload = handle.read()
+        except FileNotFoundError:
+            return None, ""
+        except OSError as exc:
+            return None, f"its record cannot be read ({exc.strerror})"
+        try:
+            record = json.loads(payload)
+        except ValueError:
+            return None, "its record is not valid JSON (cut short or edited)"
+        if not isinstance(record, dict) or record.get("layout") != LAYOUT:
+            return None, "its record is not one of this imcache's"
+        if record.get("check") != record_check(record):
+            return None, "its record was edited (checksum mismatch)"
+        return record, ""
 
     def publish(self, entry: str, record: dict[str, Any]) -> None:
         """Write the record last: from this moment the entry is complete."""
+        record = {**record, "check": record_check(record)}
         payload = json.dumps(record, indent=1, sort_keys=True).encode("utf-8")
         # The mark holds the entry's size, so that `ls`, `stats` and `clear` need not walk it.
         size = tree_bytes(entry) + len(payload) + MARK_WIDTH
         with open(os.path.join(entry, USED_MARK), "wb") as mark:
             mark.write(f"{size:>{MARK_WIDTH - 1}}\n".encode())
+            # Anyone who may read the entry may note its use (the root's mode is the gate).
+            os.fchmod(mark.fileno(), 0o666 & ~stat.S_IWOTH)
+        if self.is_shared():
+            _open_to_group(entry)
         self.record_use(entry)  # our clock, as session start uses: not the file system's tick
         write_atomic(os.path.join(entry, RECORD), payload, durable=True)
 
@@ -105,8 +184,15 @@ class Store:
 
         One utime call: a hit rewrites no index, whatever the number of entries."""
         now = time.time_ns() if when_ns is None else when_ns
-        with contextlib.suppress(OSError):
-            os.utime(os.path.join(entry, USED_MARK), ns=(now, now))
+        mark = os.path.join(entry, USED_MARK)
+        try:
+            os.utime(mark, ns=(now, now))
+        except PermissionError:
+            # Another user's entry in a shared cache: setting "now" needs only write access.
+            with contextlib.suppress(OSError):
+                os.utime(mark)
+        except OSError:
+            pass
 
     def prepare_entry(self, interface: str, key: str) -> str:
         """An empty entry folder; an earlier incomplete or failed attempt is removed first."""
@@ -115,8 +201,20 @@ class Store:
         os.makedirs(parent, exist_ok=True)
         for name in os.listdir(parent):
             if name == key or name.startswith(f"{key}.failed-"):
-                shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+                path = os.path.join(parent, name)
+                if _owner_of(path) not in (os.geteuid(), None) and os.geteuid() != 0:
+                    if name != key:
+                        continue  # another user's failed attempt: theirs to remove
+                    raise CacheError(
+                        f"entry {path} belongs to user {_user_name(_owner_of(path))}, and a "
+                        "shared cache never lets one user replace another's entry",
+                        "ask them to run it again (or to run 'imcache verify --fix' if it is "
+                        "damaged), or use a private --base-dir",
+                    )
+                shutil.rmtree(path, ignore_errors=True)
         os.mkdir(entry)
+        if self.is_shared():
+            os.chmod(entry, SHARED_ENTRY_MODE)
         return entry
 
     def log_event(self, event: str, interface: str, key: str) -> None:
@@ -124,10 +222,12 @@ class Store:
         line = f"{time.time():.3f} {event} {interface} {key}\n".encode()
         with contextlib.suppress(OSError):
             fd = os.open(
-                os.path.join(self.root, EVENTS), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
+                os.path.join(self.root, EVENTS), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o664
             )
             try:
                 os.write(fd, line)
+                if os.fstat(fd).st_mode & 0o060 != 0o060 and self.is_shared():
+                    os.fchmod(fd, 0o664)  # the whole group appends to a shared cache's log
             finally:
                 os.close(fd)
 
@@ -150,6 +250,54 @@ def cache_errors(path: str) -> Iterator[None]:
             f"cannot write to the cache at {where}: {exc.strerror or exc}",
             "choose a writable --base-dir (or IMCACHE_BASE_DIR), or free some space",
         ) from exc
+
+
+def _owner_of(path: str) -> int | None:
+    try:
+        return os.lstat(path).st_uid
+    except FileNotFoundError:
+        return None
+
+
+def _user_name(uid: int | None) -> str:
+    try:
+        return pwd.getpwuid(uid if uid is not None else -1).pw_name
+    except (KeyError, OverflowError):
+        return str(uid)
+
+
+def _group_id(group: str) -> int:
+    try:
+        return int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise CacheError(f"no group is named {group!r}", "give a group name or number") from None
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def _open_to_group(entry: str) -> None:
+    """A finished entry in a shared cache: the group reads it, only its owner may change it."""
+    for folder, dirs, files in os.walk(entry):
+        os.chmod(folder, SHARED_ENTRY_MODE)
+        for name in files:
+            path = os.path.join(folder, name)
+            if name != USED_MARK and not os.path.islink(path):
+                mode = os.lstat(path).st_mode
+                os.chmod(path, (mode | stat.S_IRGRP) & ~(stat.S_IWGRP | stat.S_IWOTH))
+        for name in dirs:
+            if os.path.islink(os.path.join(folder, name)):
+                dirs.remove(name)
+
+
+def record_check(record: dict[str, Any]) -> str:
+    """A checksum of the record's content (its own `check` field aside), to notice edits."""
+    content = {name: value for name, value in record.items() if name != "check"}
+    return xxhash.xxh3_128_hexdigest(json.dumps(content, sort_keys=True).encode())
 
 
 def tree_bytes(path: str) -> int:
@@ -282,7 +430,9 @@ class EntryLock:
         try:
             with cache_errors(self.path):
                 try:
-                    return os.open(self.path, os.O_RDWR | (os.O_CREAT if create else 0), 0o600)
+                    # Readable by the group: the root's mode decides who gets this far, and in
+                    # a shared cache other users lock this file too (flock needs no write).
+                    return os.open(self.path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
                 except (PermissionError, OSError) as exc:
                     if exc.errno not in (errno.EACCES, errno.EROFS, errno.EPERM):
                         raise
@@ -293,6 +443,12 @@ class EntryLock:
 
     def _still_ours(self, fd: int) -> bool:
         try:
-            return os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            mine = os.fstat(fd)
+            if os.stat(self.path).st_ino != mine.st_ino:
+                return False
         except FileNotFoundError:
             return False
+        if mine.st_mode & 0o044 != 0o044 and mine.st_uid == os.geteuid():
+            with contextlib.suppress(OSError):
+                os.fchmod(fd, 0o644)  # made under a strict umask: others must read it to lock
+        return True
