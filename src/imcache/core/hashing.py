@@ -185,7 +185,9 @@ def _walk(
             if real in chain:
                 continue
             found.append((relative, b"d", b""))
+            before = os.stat(entry.path)  # a name added or removed below moves its mtime
             found += _walk(entry.path, relative, chain | {real}, seen)
+            _check_unchanged(entry.path, before, seen)
         elif entry.is_file():
             before = os.stat(entry.path)
             found.append((relative, b"f", digest_file(entry.path, before.st_size).encode()))
