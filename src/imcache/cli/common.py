@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +19,16 @@ EXIT_CODES_HELP = (
 class Settings:
     base_dir: str
     catalogues: Sequence[str]
+
+
+def echo_line(text: str) -> None:
+    """A line of results on stdout, file names as their bytes (Linux names need not be UTF-8)."""
+    try:
+        text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+    except UnicodeEncodeError:  # a name holding bytes that are not text: write those bytes
+        click.echo(os.fsencode(text))
+        return
+    click.echo(text)
 
 
 def say(message: str) -> None:

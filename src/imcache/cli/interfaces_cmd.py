@@ -64,7 +64,7 @@ def _tool_of(path: str) -> str:
     try:
         with open(path, "rb") as handle:
             words = str(json.load(handle).get("command-line", "")).split()
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):
         return ""
     return words[0] if words else ""
 

@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 
 import click
 
-from imcache.cli.common import EXIT_CODES_HELP, Settings, say
+from imcache.cli.common import EXIT_CODES_HELP, Settings, echo_line, say
 from imcache.core.errors import UsageError
 from imcache.core.run import Plan, RunRequest, RunResult, look_up, plan_run
 from imcache.core.run import run as run_interface
@@ -119,16 +119,16 @@ def _print_result(result: RunResult, as_json: bool, get_name: str | None) -> Non
     if get_name is not None:
         value = result.outputs[get_name]
         for path in value if isinstance(value, list) else [value]:
-            click.echo(path)
+            echo_line(path)
         return
     if as_json:
         click.echo(json.dumps(result_json(result), indent=2))
         return
     for output_name, value in result.outputs.items():
         paths = value if isinstance(value, list) else [value]
-        click.echo(f"{output_name}: " + " ".join(paths))
+        echo_line(f"{output_name}: " + " ".join(paths))
     for path in result.extra_files:
-        click.echo(f"(extra): {path}")
+        echo_line(f"(extra): {path}")
 
 
 def result_json(result: RunResult) -> dict[str, Any]:
@@ -160,16 +160,16 @@ def _dry_run(plan: Plan, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(f"interface: {plan.interface.name}")
-    click.echo(f"key:       {plan.key}")
-    click.echo(f"would:     {'hit (nothing to run)' if hit else 'miss (would run)'}")
-    click.echo(f"work dir:  {plan.entry}")
-    click.echo(f"argv:      {_shell_line(plan.argv)}")
+    echo_line(f"interface: {plan.interface.name}")
+    echo_line(f"key:       {plan.key}")
+    echo_line(f"would:     {'hit (nothing to run)' if hit else 'miss (would run)'}")
+    echo_line(f"work dir:  {plan.entry}")
+    echo_line(f"argv:      {_shell_line(plan.argv)}")
     if plan.tool.path is None:
-        click.echo(f"tool:      {plan.tool.name} is not on PATH: a real run would fail")
-    click.echo("key fields:")
+        echo_line(f"tool:      {plan.tool.name} is not on PATH: a real run would fail")
+    echo_line("key fields:")
     for line in plan.key_lines:
-        click.echo(f"  {line}")
+        echo_line(f"  {line}")
 
 
 def _shell_line(argv: list[str]) -> str:

@@ -126,8 +126,10 @@ def digest_path(path: str, seen: Seen | None = None) -> str:
         _check_unchanged(path, info, seen)
         return digest
     except OSError as exc:
+        culprit = exc.filename if isinstance(exc.filename, str) else path  # the file in a folder
         raise UsageError(
-            f"cannot read input {path!r}: {exc.strerror}", "check that it exists and is readable"
+            f"cannot read input {culprit!r}: {exc.strerror}",
+            "check that it exists and is readable",
         ) from exc
 
 

@@ -260,7 +260,12 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
     tool_env = {**env, **plan.interface.fixed_env, **plan.env_values}
     assert plan.tool.path is not None
     argv = [plan.tool.path, *plan.argv[1:]]
-    completed = run_tool(argv, entry, tool_env, reporter.echo, plan.interface.name)
+    try:
+        completed = run_tool(argv, entry, tool_env, reporter.echo, plan.interface.name)
+    except CacheError:
+        with contextlib.suppress(OSError):
+            plan.store.keep_failed(entry)  # its logs could not be written: no entry at all
+        raise
     plan.store.log_event(
         "miss" if completed.exit_code == 0 else "fail", plan.interface.name, plan.key
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import subprocess
@@ -12,7 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, BinaryIO
 
-from imcache.core.errors import TerminatedError, ToolNotFoundError
+from imcache.core.errors import CacheError, ImcacheError, TerminatedError, ToolNotFoundError
+from imcache.core.store import cache_errors
 
 STOP_GRACE = 5.0  # seconds a stopped tool gets to clean up before it is killed
 PUMP_GRACE = 2.0  # seconds to drain a stopped tool's output
@@ -37,68 +39,122 @@ def run_tool(
     """Run to the end; stdout and stderr go to their logs and, as they come, to `echo`."""
     started = time.time()
     clock = time.monotonic()
-    with (
-        open(os.path.join(cwd, STDOUT_LOG), "wb") as out_log,
-        open(os.path.join(cwd, STDERR_LOG), "wb") as err_log,
-    ):
-        try:
-            process = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                # Same process group as imcache, as any command run from a shell: a terminal's
-                # Ctrl-C or hang-up and a CI job's kill reach the tool directly.
-            )
-        except OSError as exc:
-            raise ToolNotFoundError(
-                f"cannot start {argv[0]!r} for {interface_name}: {exc.strerror or exc}",
-                "install the tool or put it on PATH",
-            ) from exc
-        echo_lock = threading.Lock()
-        pumps = [
-            threading.Thread(target=_pump, args=(stream, log, echo, echo_lock), daemon=True)
-            for stream, log in ((process.stdout, out_log), (process.stderr, err_log))
-        ]
+    previous = _raise_on_sigterm()  # before the tool starts: no moment where SIGTERM orphans it
+    pumps: list[_Pump] = []
+    try:
+        with cache_errors(cwd):
+            pumps = [_Pump(os.path.join(cwd, name), echo) for name in (STDOUT_LOG, STDERR_LOG)]
+        process = _start(argv, cwd, env, interface_name)
+        exit_code = _wait(process, pumps)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         for pump in pumps:
-            pump.start()
-        previous = _raise_on_sigterm()
-        try:
-            exit_code = process.wait()
-        except KeyboardInterrupt:
-            # The terminal sent SIGINT to the tool too; make sure it ends before we do.
-            _stop(process, signal.SIGINT)
-            raise
-        except TerminatedError:
-            _stop(process, signal.SIGTERM)  # a lone SIGTERM to us must not orphan the tool
-            raise
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-            _drain(pumps, stopped=process.returncode is None or process.returncode < 0)
+            pump.finish(deadline=0.0)  # closes the logs if the tool never started
+    failed = [pump for pump in pumps if pump.error is not None]
+    if failed and exit_code == 0:  # a failed tool reports its own code, logs or not
+        error = failed[0].error
+        raise CacheError(
+            f"cannot write the tool's log {failed[0].path}: {error.strerror if error else ''}",
+            "free some space (or choose another --base-dir); nothing was cached",
+        )
     return Completed(exit_code, started, time.monotonic() - clock)
 
 
-def _drain(pumps: list[threading.Thread], stopped: bool) -> None:
-    """Wait for the tool's output to end; a stopped tool's orphans may hold it open for ever."""
-    deadline = time.monotonic() + PUMP_GRACE
-    for pump in pumps:
-        pump.join(timeout=max(0.0, deadline - time.monotonic()) if stopped else None)
+def _start(
+    argv: list[str], cwd: str, env: Mapping[str, str], interface_name: str
+) -> subprocess.Popen[bytes]:
+    try:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            # Same process group as imcache, as any command run from a shell: a terminal's
+            # Ctrl-C or hang-up and a CI job's kill reach the tool directly.
+        )
+    except OSError as exc:
+        if exc.errno == errno.E2BIG:
+            raise ImcacheError(
+                f"the command line of {interface_name} is too long for this system "
+                f"({sum(len(word) + 1 for word in argv)} bytes; Linux takes at most 128 KiB "
+                "in one word)",
+                "pass fewer or shorter values (a list file, if the tool takes one)",
+            ) from exc
+        raise ToolNotFoundError(
+            f"cannot start {argv[0]!r} for {interface_name}: {exc.strerror or exc}",
+            "install the tool or put it on PATH",
+        ) from exc
 
 
-def _pump(
-    stream: IO[bytes] | None, log: BinaryIO, echo: BinaryIO | None, echo_lock: threading.Lock
-) -> None:
-    assert stream is not None
-    while chunk := os.read(stream.fileno(), 65536):
-        log.write(chunk)
-        if echo is not None:
-            with echo_lock:
-                echo.write(chunk)
-                echo.flush()
-    stream.close()
+def _wait(process: subprocess.Popen[bytes], pumps: list[_Pump]) -> int:
+    echo_lock = threading.Lock()
+    streams = (process.stdout, process.stderr)
+    for pump, stream in zip(pumps, streams, strict=True):
+        assert stream is not None
+        pump.start(stream, echo_lock)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        # The terminal sent SIGINT to the tool too; make sure it ends before we do.
+        _stop(process, signal.SIGINT)
+        raise
+    except TerminatedError:
+        _stop(process, signal.SIGTERM)  # a lone SIGTERM to us must not orphan the tool
+        raise
+    finally:
+        stopped = process.returncode is None or process.returncode < 0
+        # A stopped tool's orphans may hold its pipes open: do not wait on them for ever.
+        deadline = time.monotonic() + PUMP_GRACE if stopped else None
+        for pump in pumps:
+            pump.finish(deadline)
+
+
+class _Pump:
+    """Copies one of the tool's streams to its log and to `echo`, on a thread of its own.
+
+    It reads to the end whatever happens to the log (a full disk): a tool whose pipe nobody
+    reads would block for ever. A failed write is kept in `error` for the run to report."""
+
+    def __init__(self, path: str, echo: BinaryIO | None) -> None:
+        self.path = path
+        self.echo = echo
+        self.error: OSError | None = None
+        self.log: BinaryIO | None = open(path, "wb")  # noqa: SIM115 (closed in finish)
+        self.thread: threading.Thread | None = None
+
+    def start(self, stream: IO[bytes], echo_lock: threading.Lock) -> None:
+        self.thread = threading.Thread(target=self._copy, args=(stream, echo_lock), daemon=True)
+        self.thread.start()
+
+    def _copy(self, stream: IO[bytes], echo_lock: threading.Lock) -> None:
+        while chunk := os.read(stream.fileno(), 65536):
+            self._write_log(chunk)
+            if self.echo is not None:
+                with echo_lock, contextlib.suppress(OSError, ValueError):
+                    self.echo.write(chunk)  # a closed terminal must not stop the copy
+                    self.echo.flush()
+        stream.close()
+
+    def _write_log(self, chunk: bytes) -> None:
+        if self.log is None or self.error is not None:
+            return
+        try:
+            self.log.write(chunk)
+        except OSError as exc:
+            self.error = exc
+
+    def finish(self, deadline: float | None) -> None:
+        if self.thread is not None:
+            self.thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if self.log is not None:
+            try:
+                self.log.close()  # flushes: a full disk may show only now
+            except OSError as exc:
+                self.error = self.error or exc
+            self.log = None
 
 
 def _raise_on_sigterm() -> signal.Handlers | Callable[..., object] | int | None:

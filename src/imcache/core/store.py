@@ -14,6 +14,7 @@ import grp
 import json
 import os
 import pwd
+import re
 import shutil
 import stat
 import time
@@ -49,6 +50,9 @@ Each entry holds a tool's outputs, its captured stdout.txt and stderr.txt, and i
 the record of the run, written last: an entry without it is incomplete and never used.
 Remove entries with `imcache clear`, not by hand while imcache runs.
 """
+
+
+KEY_NAME = re.compile(r"[0-9a-f]{32}")
 
 
 def cache_root(base_dir: str) -> str:
@@ -211,7 +215,7 @@ class Store:
                         "ask them to run it again (or to run 'imcache verify --fix' if it is "
                         "damaged), or use a private --base-dir",
                     )
-                shutil.rmtree(path, ignore_errors=True)
+                _remove_attempt(path)
         os.mkdir(entry)
         if self.is_shared():
             os.chmod(entry, SHARED_ENTRY_MODE)
@@ -249,6 +253,25 @@ def cache_errors(path: str) -> Iterator[None]:
         raise CacheError(
             f"cannot write to the cache at {where}: {exc.strerror or exc}",
             "choose a writable --base-dir (or IMCACHE_BASE_DIR), or free some space",
+        ) from exc
+
+
+def _remove_attempt(path: str) -> None:
+    """Remove an earlier attempt; a failure (a read-only cache) is reported, never hidden.
+
+    An entry is renamed aside first, in one step: killed half-way through the deletion, we
+    must not leave its record standing over half its files (a hit naming files that are gone).
+    """
+    try:
+        if KEY_NAME.fullmatch(os.path.basename(path)):
+            doomed = f"{path}.deleting-{os.getpid()}"
+            os.rename(path, doomed)
+            path = doomed
+        shutil.rmtree(path)
+    except OSError as exc:
+        raise CacheError(
+            f"cannot remove the earlier attempt {path}: {exc.strerror or exc}",
+            "choose a writable --base-dir (or IMCACHE_BASE_DIR)",
         ) from exc
 
 

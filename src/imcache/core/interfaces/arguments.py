@@ -64,7 +64,7 @@ def _lookup(interface: Interface, table: dict[str, InputSpec], name: str) -> Inp
     close = difflib.get_close_matches(name, sorted(table), n=1)
     suggestion = f"did you mean {close[0]}? " if close else ""
     raise UsageError(
-        f"{interface.name} has no option {name}",
+        f"{interface.name} has no option {name if name.isprintable() else repr(name)}",
         f"{suggestion}see 'imcache run {interface.name} --help'",
     )
 

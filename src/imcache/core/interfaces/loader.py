@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import posixpath
 import re
 from collections.abc import Iterator
@@ -122,6 +123,7 @@ EXTENSION_KEYS = frozenset(
 SCALAR_TYPES = ("File", "String", "Number", "Flag")
 # Files imcache itself writes into every entry folder: no output may take these names.
 # (`stdout.txt` as a template is NiWrap's way to name the captured stdout, and means just that.)
+INPUT_ID = re.compile(r"[0-9A-Za-z_]+")
 RESERVED_ENTRY_NAMES = frozenset({"imcache.json", ".imcache-used"})
 # A value-key looks like [NAME]; `[1]` (an AFNI sub-brick selector) is text, not a key.
 VALUE_KEY_IN_TEXT = re.compile(r"\[[A-Za-z_][A-Za-z0-9_]*\]")
@@ -142,7 +144,25 @@ def load_interface(path: str, name: str) -> Interface:
         ) from exc
     except UnicodeDecodeError as exc:
         raise DefinitionError(path, "", "not UTF-8 text") from exc
+    except RecursionError:
+        raise DefinitionError(path, "", "nested too deeply to be a definition") from None
     return parse_descriptor(data, path, name)
+
+
+def _refuse_nul(ctx: _Context, data: object) -> None:
+    """No command line, path or environment can carry a NUL: refuse it wherever it is."""
+    pending: list[tuple[object, str]] = [(data, "")]
+    while pending:  # a loop, not recursion: a definition nested deep must not crash us
+        item, where = pending.pop()
+        if isinstance(item, str) and "\0" in item:
+            ctx.fail(where, "contains a NUL character, which no command line can carry")
+        elif isinstance(item, dict):
+            for key, value in item.items():
+                if "\0" in key:
+                    ctx.fail(where, "has a key with a NUL character")
+                pending.append((value, _join(where, str(key))))
+        elif isinstance(item, list):
+            pending += [(value, f"{where}[{index}]") for index, value in enumerate(item)]
 
 
 def canonical_digest(data: object) -> str:
@@ -154,6 +174,7 @@ def canonical_digest(data: object) -> str:
 
 def parse_descriptor(data: object, source: str, name: str) -> Interface:
     ctx = _Context(source)
+    _refuse_nul(ctx, data)
     obj = ctx.mapping(data, "", TOP_KEYS)
     command_line = ctx.text(obj, "command-line", "command-line")
     if not command_line.split():
@@ -220,6 +241,8 @@ class _Context:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(_join(where, key), f"must be a number, not {_json_type(value)}")
+        if not math.isfinite(value):
+            self.fail(_join(where, key), f"must be a finite number, not {value}")
         return cast(float, value)
 
     def count(self, obj: dict[str, Any], key: str, where: str) -> int | None:
@@ -279,6 +302,11 @@ def _parse_body(
 def _parse_input(ctx: _Context, item: object, where: str, ext: Extension) -> InputSpec:
     obj = ctx.mapping(item, where, INPUT_KEYS)
     input_id = ctx.text(obj, "id", _join(where, "id"))
+    if not INPUT_ID.fullmatch(input_id):
+        ctx.fail(
+            _join(where, "id"),
+            f"{input_id!r} is not an id (Boutiques ids are letters, digits and '_')",
+        )
     where = f'{where} (id "{input_id}")'
     value_key = ctx.text(obj, "value-key", _join(where, "value-key"))
     input_type, variants = _parse_type(ctx, obj.get("type"), _join(where, "type"), ext)
@@ -473,6 +501,8 @@ def _check_template_stays_inside(ctx: _Context, template: str, where: str) -> No
         ctx.fail(
             where, f"{template!r} climbs out with '..'; outputs must stay inside the entry folder"
         )
+    if posixpath.normpath(template) == ".":
+        ctx.fail(where, f"{template!r} names the entry folder itself, not an output in it")
     if posixpath.normpath(template) in RESERVED_ENTRY_NAMES:
         ctx.fail(where, f"{template!r} is a name imcache keeps for itself in every entry")
 
@@ -622,12 +652,24 @@ def _parse_extension(ctx: _Context, custom: object) -> Extension:
             name: _string_map(ctx, table, f"{where}.maps.{name}")
             for name, table in _object(ctx, obj.get("maps", {}), _join(where, "maps")).items()
         },
-        formats=_string_map(ctx, obj.get("formats", {}), _join(where, "formats")),
+        formats=_parse_formats(ctx, obj.get("formats", {}), _join(where, "formats")),
         env=_parse_env_specs(ctx, obj.get("env", {}), _join(where, "env")),
         rules=_parse_rules(ctx, obj.get("rules", []), _join(where, "rules")),
         tool_check=tool_check,
         output_names=_string_map(ctx, obj.get("output-names", {}), _join(where, "output-names")),
     )
+
+
+def _parse_formats(ctx: _Context, value: object, where: str) -> dict[str, str]:
+    """printf-style formats of numbers (`%.2f`): tried on a number now, not at the first run."""
+    formats = _string_map(ctx, value, where)
+    for input_id, text in formats.items():
+        try:
+            text % 1.5
+            text % 1
+        except (TypeError, ValueError, KeyError) as exc:
+            ctx.fail(_join(where, input_id), f"{text!r} is not a format of one number ({exc})")
+    return formats
 
 
 def _object(ctx: _Context, value: object, where: str) -> dict[str, Any]:

@@ -61,10 +61,26 @@ def render_argv(
     outputs: list[PlannedOutput],
     overrides: Mapping[str, str] | None = None,
 ) -> list[str]:
-    renderer = _Renderer(interface, overrides or {})
-    output_paths = {out.spec.id: out.path for out in outputs}
+    overrides = {**(overrides or {}), **_dash_safe_names(interface, outputs)}
+    renderer = _Renderer(interface, overrides)
+    output_paths = {
+        out.spec.id: f"./{out.path}" if out.path.startswith("-") else out.path for out in outputs
+    }
     segments = renderer.body(interface.body, values, output_paths)
     return split_words(segments)
+
+
+def _dash_safe_names(interface: Interface, outputs: list[PlannedOutput]) -> dict[str, str]:
+    """An output named `-x.nii` is passed as `./-x.nii`: the tool must not take it for an option.
+
+    Covers the usual form, a String input whose value is the output's whole path template."""
+    by_key = {spec.value_key: spec for spec in interface.inputs}
+    safe = {}
+    for out in outputs:
+        spec = by_key.get(out.spec.path_template)
+        if spec is not None and spec.type == "String" and out.path.startswith("-"):
+            safe[spec.id] = f"./{out.path}"
+    return safe
 
 
 def split_words(segments: list[Segment]) -> list[str]:

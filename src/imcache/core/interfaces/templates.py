@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 FIELD = re.compile(r"\{([^{}]*)\}")
-SOURCE = re.compile(r"(env\.)?([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?")
+SOURCE = re.compile(r"(env\.)?([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d{1,6})\])?")
 # Two-part extensions that neuroimaging tools treat as one (as nipype's split_filename does).
 DOUBLE_EXTENSIONS = (".nii.gz", ".tar.gz", ".niml.dset", ".img.gz", ".hdr.gz", ".mgh.gz", ".mif.gz")
 

@@ -145,13 +145,13 @@ class _Checker:
         try:
             info = os.stat(path)
         except FileNotFoundError:
-            self.fail(f"{name} {given!r}: no such file or folder ({path})")
+            self.fail(f"{name} {given!r}: no such file or folder ({path!r})")
         except OSError as exc:
             self.fail(f"{name} {given!r}: cannot be read ({exc.strerror})")
         if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
             self.fail(f"{name} {given!r} is neither a regular file nor a folder")
         if not os.access(path, os.R_OK | (os.X_OK if stat.S_ISDIR(info.st_mode) else 0)):
-            self.fail(f"{name} {given!r}: permission denied ({path})")
+            self.fail(f"{name} {given!r}: permission denied ({path!r})")
         return FileArg(given=given, path=path)
 
     def sub(self, spec: InputSpec, raw: object, name: str) -> SubArg:
@@ -159,7 +159,7 @@ class _Checker:
         if isinstance(raw, str):
             try:
                 raw = json.loads(raw)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 self.fail(
                     f"{name} takes a JSON object such as '{{\"@type\": ..., ...}}', not {raw!r}"
                 )
@@ -263,7 +263,8 @@ def _apply_derived_defaults(
             return declared[field.source]
         value = values.get(field.source)
         if isinstance(value, list):
-            value = value[field.index or 0] if value else None
+            index = field.index or 0
+            value = value[index] if index < len(value) else None  # no such item: no default
         if value is None:
             return None
         return value.given if isinstance(value, FileArg) else str(value)
