@@ -6,6 +6,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import click
 
@@ -31,6 +32,30 @@ def echo_line(text: str) -> None:
     click.echo(text)
 
 
+class ToolEcho:
+    """The tool's output, passed on to our stderr as it comes; remembers if a line is left open
+    (a progress bar, a message without its newline), so that our next line starts on its own."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+
+    def write(self, chunk: bytes) -> int:
+        global _line_open
+        if chunk:
+            _line_open = not chunk.endswith((b"\n", b"\r"))
+        return self.stream.write(chunk)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+_line_open = False  # the tool's last echoed line has no end yet
+
+
 def say(message: str) -> None:
     """One line for people, on stderr: stdout carries results only."""
+    global _line_open
+    if _line_open:
+        click.echo("", err=True)
+        _line_open = False
     click.echo(f"imcache: {message}", err=True)

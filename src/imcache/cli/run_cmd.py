@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import click
 
-from imcache.cli.common import EXIT_CODES_HELP, Settings, echo_line, say
+from imcache.cli.common import EXIT_CODES_HELP, Settings, ToolEcho, echo_line, say
 from imcache.core.errors import UsageError
 from imcache.core.run import Plan, RunRequest, RunResult, look_up, plan_run
 from imcache.core.run import run as run_interface
@@ -19,12 +19,14 @@ class StderrReporter:
     """Tells people what happens, on stderr; the tool's own output streams there too."""
 
     def __init__(self) -> None:
-        self.echo: BinaryIO | None = sys.stderr.buffer if hasattr(sys.stderr, "buffer") else None
+        self.echo: BinaryIO | None = (
+            cast(BinaryIO, ToolEcho(sys.stderr.buffer)) if hasattr(sys.stderr, "buffer") else None
+        )
 
     def waiting(self, plan: Plan) -> None:
         say(
-            f"{plan.interface.name}: another process is running this key ({plan.key[:12]}); "
-            "waiting for it"
+            f"{plan.interface.name}: another process is running this key ({plan.key[:12]}), "
+            "or using or clearing it; waiting for it"
         )
 
     def running(self, plan: Plan) -> None:

@@ -203,7 +203,7 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
     plan = plan_run(request)
     plan.store.refuse_link()
     if not request.force:
-        hit = _shared_hit(plan)
+        hit = _shared_hit(plan, reporter)
         if hit is not None:
             return hit
     if plan.tool.path is None:
@@ -230,14 +230,14 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
         lock.release()
 
 
-def _shared_hit(plan: Plan) -> RunResult | None:
+def _shared_hit(plan: Plan, reporter: Reporter) -> RunResult | None:
     """A hit under a shared lock, kept until we exit, so that `clear` cannot pull it away."""
     # A stat, not a read: the record is read once, below, under the lock. No record, no lock
     # file made for a miss here; a damaged entry is reported once, under the run's lock.
     if not os.path.exists(os.path.join(plan.entry, RECORD)):
         return None
     lock = EntryLock(plan.store.lock_path(plan.interface.name, plan.key))
-    if not lock.acquire(exclusive=False):
+    if not lock.acquire(exclusive=False, on_wait=lambda: reporter.waiting(plan)):
         return None
     hit = look_up(plan)
     if hit is None:

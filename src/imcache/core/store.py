@@ -204,7 +204,7 @@ class Store:
         parent = os.path.dirname(entry)
         os.makedirs(parent, exist_ok=True)
         for name in os.listdir(parent):
-            if name == key or name.startswith(f"{key}.failed-"):
+            if name == key or name.startswith((f"{key}.failed-", f"{key}.deleting-")):
                 path = os.path.join(parent, name)
                 if _owner_of(path) not in (os.geteuid(), None) and os.geteuid() != 0:
                     if name != key:
