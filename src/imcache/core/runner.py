@@ -9,9 +9,9 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from imcache.core.errors import CacheError, ImcacheError, TerminatedError, ToolNotFoundError
 from imcache.core.store import cache_errors
@@ -39,16 +39,15 @@ def run_tool(
     """Run to the end; stdout and stderr go to their logs and, as they come, to `echo`."""
     started = time.time()
     clock = time.monotonic()
-    previous = _raise_on_sigterm()  # before the tool starts: no moment where SIGTERM orphans it
+    latch = _SigtermLatch()  # before the tool starts: no moment where SIGTERM orphans it
     pumps: list[_Pump] = []
     try:
         with cache_errors(cwd):
             pumps = [_Pump(os.path.join(cwd, name), echo) for name in (STDOUT_LOG, STDERR_LOG)]
         process = _start(argv, cwd, env, interface_name)
-        exit_code = _wait(process, pumps)
+        exit_code = _wait(process, pumps, latch)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        latch.restore()
         for pump in pumps:
             pump.finish(deadline=0.0)  # closes the logs if the tool never started
     failed = [pump for pump in pumps if pump.error is not None]
@@ -89,20 +88,20 @@ def _start(
         ) from exc
 
 
-def _wait(process: subprocess.Popen[bytes], pumps: list[_Pump]) -> int:
+def _wait(process: subprocess.Popen[bytes], pumps: list[_Pump], latch: _SigtermLatch) -> int:
     echo_lock = threading.Lock()
-    streams = (process.stdout, process.stderr)
-    for pump, stream in zip(pumps, streams, strict=True):
-        assert stream is not None
-        pump.start(stream, echo_lock)
     try:
+        latch.arm()  # a SIGTERM that came while the tool was starting is acted on now
+        for pump, stream in zip(pumps, (process.stdout, process.stderr), strict=True):
+            assert stream is not None
+            pump.start(stream, echo_lock)
         return process.wait()
     except KeyboardInterrupt:
         # The terminal sent SIGINT to the tool too; make sure it ends before we do.
         _stop(process, signal.SIGINT)
         raise
-    except TerminatedError:
-        _stop(process, signal.SIGTERM)  # a lone SIGTERM to us must not orphan the tool
+    except BaseException:
+        _stop(process, signal.SIGTERM)  # a lone SIGTERM to us (or any failure) never orphans it
         raise
     finally:
         stopped = process.returncode is None or process.returncode < 0
@@ -157,17 +156,38 @@ class _Pump:
             self.log = None
 
 
-def _raise_on_sigterm() -> signal.Handlers | Callable[..., object] | int | None:
-    """SIGTERM becomes an exception while the tool runs; the handler it replaced, to restore."""
-    if threading.current_thread() is not threading.main_thread():
-        return None  # only the main thread may set handlers; a library caller keeps its own
+class _SigtermLatch:
+    """SIGTERM becomes TerminatedError while the tool runs (and is held until the tool exists).
 
-    def terminated(signum: int, frame: object) -> None:
+    Only the main thread may set handlers: elsewhere (a library caller) nothing changes."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.pending = False
+        self.previous: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if not self.armed:
+            self.pending = True  # the tool is not there yet: stop it as soon as it is
+            return
         raise TerminatedError(
             "imcache was asked to stop (SIGTERM); the tool was stopped and nothing was cached"
         )
 
-    return signal.signal(signal.SIGTERM, terminated)
+    def arm(self) -> None:
+        self.armed = True
+        if self.pending:
+            self._handle(signal.SIGTERM, None)
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+            self.previous = None
+        if self.pending and not self.armed:  # asked to stop before the tool ever started
+            self.pending = False
+            raise TerminatedError("imcache was asked to stop (SIGTERM); nothing was run")
 
 
 def _stop(process: subprocess.Popen[bytes], signum: int) -> None:
