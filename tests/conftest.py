@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -10,8 +11,12 @@ import sys
 import sysconfig
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner, Result
+
+from imcache.cli.main import cli
 
 REPO = Path(__file__).resolve().parent.parent
 NIWRAP = REPO.parent / "shared" / "corpus" / "niwrap"
@@ -82,6 +87,26 @@ def counting_mrcat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[
         return len(counter.read_text().splitlines()) if counter.exists() else 0
 
     return calls
+
+
+def imcache(*args: str) -> Result:
+    """imcache in this process, through click's runner (messages and exit codes)."""
+    return CliRunner().invoke(cli, list(args))
+
+
+def run_ok(*args: str) -> Result:
+    result = imcache(*args)
+    assert result.exit_code == 0, (
+        f"imcache {' '.join(args)}: exit {result.exit_code}\n"
+        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
+    return result
+
+
+def run_json(*args: str) -> dict[str, Any]:
+    data = json.loads(run_ok(*args, "--json").stdout)
+    assert isinstance(data, dict)
+    return data
 
 
 def run_imcache(

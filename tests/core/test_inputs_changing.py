@@ -24,14 +24,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
 import imcache.core.hashing as hashing
-from imcache.cli.main import cli
-from tests.conftest import require_tool
+from tests.conftest import imcache, require_tool, run_json
 
 MRCAT = "mrtrix3.MRCat"
 LISTER = "imcache-test-listfolder"  # the folder-listing tool of the test catalogue
@@ -126,18 +123,6 @@ def slow_run(tmp_path: Path) -> Iterator[Callable[..., SlowRun]]:
         if run.process.poll() is None:
             run.process.kill()
             run.process.communicate(timeout=WAIT_S)
-
-
-def imcache(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
-
-
-def run_json(*args: str) -> dict[str, Any]:
-    result = imcache(*args, "--json")
-    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
-    return data
 
 
 def records(cache_root: Path) -> list[Path]:

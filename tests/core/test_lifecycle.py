@@ -23,13 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from imcache.cli.main import cli
 from imcache.core import lifecycle
 from imcache.core import store as store_module
 from imcache.core.store import Store
-from tests.conftest import require_tool
+from tests.conftest import imcache, require_tool
 
 MRCAT = "mrtrix3.MRCat"
 SECOND_NS = 10**9
@@ -55,10 +54,6 @@ class Made:
 
 
 EntryMaker = Callable[..., Made]
-
-
-def imcache(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
 
 
 def ok(*args: str) -> Result:

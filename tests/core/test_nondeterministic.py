@@ -17,13 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from imcache.cli.main import cli
-from tests.conftest import require_tool
+from tests.conftest import imcache, require_tool, run_json
 
 REDUCE = "workbench.VolumeReduce"
 ARGS = ["run", REDUCE, "--volume-in", "v.nii", "--operation", "MEAN"]
@@ -31,18 +28,6 @@ CALLERS = 8
 TOOL_DELAY_S = 1.0  # the wrapper's pause before the real wb_command: the callers overlap it
 WAIT_S = 60.0  # the longest the concurrent callers may take in all
 MakeNifti = Callable[..., Path]
-
-
-def imcache(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
-
-
-def run_json(*args: str) -> dict[str, Any]:
-    result = imcache(*args, "--json")
-    assert result.exit_code == 0, f"exit {result.exit_code}\n{result.stdout}\n{result.stderr}"
-    data = json.loads(result.stdout)
-    assert isinstance(data, dict)
-    return data
 
 
 def next_second() -> None:

@@ -23,33 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from imcache.cli.main import cli
+from tests.conftest import imcache, run_json
 
 MRCAT = "mrtrix3.MRCat"
 MakeNifti = Callable[..., Path]
 Calls = Callable[[], int]
 Damage = Callable[[Path, Path], None]  # (entry folder, output file) -> None
 WAIT_S = 20.0  # the longest any helper process may take to get ready
-
-
-def imcache(*args: str) -> Result:
-    return CliRunner().invoke(cli, list(args))
-
-
-def run_ok(*args: str) -> Result:
-    result = imcache(*args)
-    assert result.exit_code == 0, (
-        f"exit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    )
-    return result
-
-
-def run_json(*args: str) -> dict[str, Any]:
-    data = json.loads(run_ok(*args, "--json").stdout)
-    assert isinstance(data, dict)
-    return data
 
 
 def concat_args(out: str = "merged.nii", axis: str = "3") -> list[str]:
