@@ -10,7 +10,6 @@ import importlib
 import os
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -99,6 +98,8 @@ def _write_crash_log() -> str:
     try:
         os.makedirs(folder, exist_ok=True)
         with open(path, "w", encoding="utf-8") as handle:
+            import traceback  # only for a crash: a hit must not pay for it
+
             handle.write(f"imcache {__version__}\nargv: {sys.argv!r}\n\n{traceback.format_exc()}")
     except OSError:
         return "(none: could not write one; rerun to see the problem)"

@@ -7,10 +7,13 @@ are kept as text lines, which `imcache explain` shows and the record stores to d
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import stat
 import struct
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +27,9 @@ KEY_FORMAT = 1
 # write moves mtime and ctime). Compared after hashing and again after the tool has run.
 Signature = tuple[int, int, int, int, int]
 Seen = dict[str, Signature]
+RACY_NS = 2 * 10**9  # a file changed this close to its hashing is not memoised (coarse clocks)
+READ_AHEAD_BYTES = 64 << 20  # below this, threads cost more than they save
+MEMO_FOLDER = "digests"  # in the cache root
 MMAP_THRESHOLD = 1 << 20  # below this a plain read is as fast and costs no mapping
 READ_CHUNK = 1 << 24
 
@@ -34,7 +40,7 @@ class KeyStream:
 
     hasher: xxhash.xxh3_128 = field(default_factory=xxhash.xxh3_128)
     lines: list[str] = field(default_factory=list)
-    seen: Seen = field(default_factory=dict)  # every input file and folder read, as hashed
+    reader: Reader = field(default_factory=lambda: Reader())  # how input files are read
 
     def add(self, label: str, tag: bytes, payload: bytes, shown: str) -> None:
         for part in (tag, label.encode("utf-8", "surrogateescape"), payload):
@@ -46,18 +52,20 @@ class KeyStream:
         self.add(label, b"s", _utf8(text), repr(text))
 
     def add_value(self, label: str, value: Value) -> None:
-        payload, shown = encode_value(value, self.seen)
+        payload, shown = encode_value(value, self.reader)
         self.add(label, b"v", payload, shown)
 
     def digest(self) -> str:
         return self.hasher.hexdigest()
 
 
-def encode_value(value: Value | dict[str, Value], seen: Seen | None = None) -> tuple[bytes, str]:
+def encode_value(
+    value: Value | dict[str, Value], reader: Reader | None = None
+) -> tuple[bytes, str]:
     """A typed value as unambiguous bytes, and as text. Files count by name and content.
 
-    The signature of every file read is added to `seen`, to tell later whether it changed."""
-    seen = {} if seen is None else seen
+    The signature of every file read is kept by `reader`, to tell later whether it changed."""
+    reader = Reader() if reader is None else reader
     if isinstance(value, bool):
         return b"b" + (b"1" if value else b"0"), "true" if value else "false"
     if isinstance(value, int):
@@ -68,19 +76,19 @@ def encode_value(value: Value | dict[str, Value], seen: Seen | None = None) -> t
         return b"s" + _utf8(value), repr(value)
     if isinstance(value, FileArg):
         name = os.path.basename(value.path)
-        digest = digest_path(value.path, seen)
+        digest = digest_path(value.path, reader)
         return b"F" + _framed([_utf8(name), digest.encode()]), f"file {name!r} xxh3:{digest}"
     if isinstance(value, SubArg):
-        payload, shown = encode_value(value.values, seen)
+        payload, shown = encode_value(value.values, reader)
         return b"o" + _framed([_utf8(value.variant), payload]), f"{value.variant}{shown}"
     if isinstance(value, dict):
         parts, texts = [], []
         for key in sorted(value):
-            item_bytes, item_text = encode_value(value[key], seen)
+            item_bytes, item_text = encode_value(value[key], reader)
             parts += [_utf8(key), item_bytes]
             texts.append(f"{key}: {item_text}")
         return b"d" + _framed(parts), "{" + ", ".join(texts) + "}"
-    items = [encode_value(item, seen) for item in value]
+    items = [encode_value(item, reader) for item in value]
     return (
         b"l" + _framed([payload for payload, _ in items]),
         "[" + ", ".join(text for _, text in items) + "]",
@@ -94,6 +102,96 @@ def _framed(parts: list[bytes]) -> bytes:
 def _utf8(text: str) -> bytes:
     # surrogateescape keeps file names that are not UTF-8 (Linux allows any bytes) distinct.
     return text.encode("utf-8", "surrogateescape")
+
+
+class Reader:
+    """Reads input files for the key: digests from the memo when it can vouch for them, else
+    by reading; keeps each file's signature as hashed (`seen`) to tell later if it changed."""
+
+    def __init__(self, memo: DigestMemo | None = None) -> None:
+        self.memo = memo
+        self.seen: Seen = {}
+        self.digests: dict[str, str] = {}  # read ahead on threads (`read_ahead`)
+
+    def file_digest(self, path: str, before: os.stat_result) -> str:
+        digest = self.digests.get(path)
+        if digest is None:
+            digest = self.memo.get(before) if self.memo is not None else None
+        if digest is None:
+            started_ns = time.time_ns()
+            digest = digest_file(path, before.st_size)
+            self.check_unchanged(path, before)
+            if self.memo is not None:
+                self.memo.put(before, digest, started_ns)
+        self.seen[path] = signature(before)
+        return digest
+
+    def check_unchanged(self, path: str, before: os.stat_result) -> None:
+        """A file written to while we read it has no one content: refuse, never key on a mix."""
+        if signature(os.stat(path)) != signature(before):
+            raise InputChangedError(
+                f"input {path!r} changed while imcache was reading it",
+                "run again once nothing writes to it any more; nothing was run or cached",
+            )
+        self.seen[path] = signature(before)
+
+    def read_ahead(self, paths: list[str]) -> None:
+        """Hash several files on threads (xxhash lets go of the GIL on large buffers)."""
+        todo = []
+        for path in dict.fromkeys(paths):
+            with contextlib.suppress(OSError):
+                info = os.stat(path)
+                if stat.S_ISREG(info.st_mode):
+                    todo.append((path, info))
+        if len(todo) < 2 or sum(info.st_size for _, info in todo) < READ_AHEAD_BYTES:
+            return  # not worth a thread pool
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(4, len(todo))) as pool:
+            found = pool.map(lambda item: self.file_digest(*item), todo)
+            self.digests.update(zip((path for path, _ in todo), found, strict=True))
+
+
+class DigestMemo:
+    """File digests kept in the cache root, by (device, inode, size, mtime_ns, ctime_ns).
+
+    One small file per inode, replaced atomically, so concurrent writers never tear one. A
+    digest is stored only if the file was last changed well before its hashing began (git's
+    "racily clean" rule): a write within the same timestamp tick as our reading could leave
+    the signature unchanged, so such a file is simply hashed again next time."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def _path(self, info: os.stat_result) -> str:
+        name = f"{info.st_dev:x}-{info.st_ino:x}"
+        return os.path.join(self.folder, f"{info.st_ino & 0xFF:02x}", name)
+
+    def get(self, info: os.stat_result) -> str | None:
+        try:
+            with open(self._path(info), "rb") as handle:
+                fields = handle.read(256).split()
+        except OSError:
+            return None
+        wanted = [str(n).encode() for n in signature(info)[2:]]
+        if len(fields) != 4 or fields[:3] != wanted:
+            return None
+        return fields[3].decode("ascii", "replace")
+
+    def put(self, info: os.stat_result, digest: str, started_ns: int) -> None:
+        if max(info.st_mtime_ns, info.st_ctime_ns) + RACY_NS > started_ns:
+            return  # changed too recently to vouch for: hashed again next time
+        path = self._path(info)
+        line = " ".join(str(n) for n in signature(info)[2:]) + f" {digest}\n"
+        temporary = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(temporary, "wb") as handle:
+                handle.write(line.encode())
+            os.replace(temporary, path)
+        except OSError:  # a read-only or full cache: the memo is only a shortcut
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
 
 
 def signature(info: os.stat_result) -> Signature:
@@ -114,34 +212,22 @@ def changed_since(seen: Seen) -> list[str]:
     return changed
 
 
-def digest_path(path: str, seen: Seen | None = None) -> str:
+def digest_path(path: str, reader: Reader | None = None) -> str:
     """xxh3-128 of a file's content, or of a folder's sorted tree."""
-    seen = {} if seen is None else seen
+    reader = Reader() if reader is None else reader
     try:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
-            digest = digest_tree(path, seen)
-        else:
-            digest = digest_file(path, info.st_size)
-        _check_unchanged(path, info, seen)
-        return digest
+            digest = digest_tree(path, reader)
+            reader.check_unchanged(path, info)
+            return digest
+        return reader.file_digest(path, info)
     except OSError as exc:
         culprit = exc.filename if isinstance(exc.filename, str) else path  # the file in a folder
         raise UsageError(
             f"cannot read input {culprit!r}: {exc.strerror}",
             "check that it exists and is readable",
         ) from exc
-
-
-def _check_unchanged(path: str, before: os.stat_result, seen: Seen) -> None:
-    """A file written to while we read it has no one content: refuse rather than key on a mix."""
-    after = os.stat(path)
-    if signature(after) != signature(before):
-        raise InputChangedError(
-            f"input {path!r} changed while imcache was reading it",
-            "run again once nothing writes to it any more; nothing was run or cached",
-        )
-    seen[path] = signature(before)
 
 
 def digest_file(path: str, size: int | None = None) -> str:
@@ -157,15 +243,15 @@ def digest_file(path: str, size: int | None = None) -> str:
     return hasher.hexdigest()
 
 
-def digest_tree(root: str, seen: Seen | None = None) -> str:
+def digest_tree(root: str, reader: Reader | None = None) -> str:
     """Every entry by relative name and kind, files by content.
 
     A link counts by its target text and by what it points at (the tool reads through it), so a
     changed target changes the digest; a link back up the tree counts by its text alone.
     """
     hasher = xxhash.xxh3_128()
-    seen = {} if seen is None else seen
-    for relative, kind, payload in _walk(root, "", frozenset({os.path.realpath(root)}), seen):
+    reader = Reader() if reader is None else reader
+    for relative, kind, payload in _walk(root, "", frozenset({os.path.realpath(root)}), reader):
         for part in (_utf8(relative), kind, payload):
             hasher.update(struct.pack("<Q", len(part)))
             hasher.update(part)
@@ -173,7 +259,7 @@ def digest_tree(root: str, seen: Seen | None = None) -> str:
 
 
 def _walk(
-    folder: str, prefix: str, chain: frozenset[str], seen: Seen
+    folder: str, prefix: str, chain: frozenset[str], reader: Reader
 ) -> list[tuple[str, bytes, bytes]]:
     found: list[tuple[str, bytes, bytes]] = []
     with os.scandir(folder) as entries:
@@ -188,12 +274,11 @@ def _walk(
                 continue
             found.append((relative, b"d", b""))
             before = os.stat(entry.path)  # a name added or removed below moves its mtime
-            found += _walk(entry.path, relative, chain | {real}, seen)
-            _check_unchanged(entry.path, before, seen)
+            found += _walk(entry.path, relative, chain | {real}, reader)
+            reader.check_unchanged(entry.path, before)
         elif entry.is_file():
-            before = os.stat(entry.path)
-            found.append((relative, b"f", digest_file(entry.path, before.st_size).encode()))
-            _check_unchanged(entry.path, before, seen)
+            digest = reader.file_digest(entry.path, os.stat(entry.path))
+            found.append((relative, b"f", digest.encode()))
         elif not entry.is_symlink():
             found.append((relative, b"?", b""))
     return found

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from imcache.core.errors import ImcacheError, UsageError
+from imcache.core.hashing import MEMO_FOLDER
 from imcache.core.store import (
     EVENTS,
     LAYOUT_FILE,
@@ -37,7 +38,9 @@ from imcache.core.store import (
 
 KEY = re.compile(r"[0-9a-f]{32}")
 LEFTOVER = re.compile(r"([0-9a-f]{32})\.(failed|deleting)-.+")
-ROOT_FILES = frozenset({"CACHEDIR.TAG", "README.txt", LAYOUT_FILE, SESSION, "sessions.log", EVENTS})
+ROOT_FILES = frozenset(
+    {"CACHEDIR.TAG", "README.txt", LAYOUT_FILE, SESSION, "sessions.log", EVENTS, MEMO_FOLDER}
+)
 LEFTOVER_AGE_NS = 3600 * 10**9  # interrupted runs are swept after an hour
 
 

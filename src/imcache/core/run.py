@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import shutil
 import stat
@@ -23,21 +22,25 @@ from imcache.core.errors import (
 )
 from imcache.core.hashing import (
     KEY_FORMAT,
+    MEMO_FOLDER,
+    DigestMemo,
     KeyStream,
+    Reader,
     Seen,
     changed_since,
     digest_file,
     file_digests,
 )
 from imcache.core.interfaces.arguments import parse_words
-from imcache.core.interfaces.model import Interface, Values
+from imcache.core.interfaces.model import FileArg, Interface, SubArg, Values
 from imcache.core.interfaces.registry import resolve, search_path
 from imcache.core.interfaces.render import PlannedOutput, plan_outputs, render_argv
 from imcache.core.interfaces.values import relevant_env, resolve_values
-from imcache.core.runner import STDERR_LOG, STDOUT_LOG, run_tool
 from imcache.core.store import (
     LAYOUT,
     RECORD,
+    STDERR_LOG,
+    STDOUT_LOG,
     USED_MARK,
     EntryLock,
     Store,
@@ -122,7 +125,10 @@ def plan_run(request: RunRequest) -> Plan:
     }
     argv = render_argv(interface, values, outputs, overrides)
     tool = find_tool(interface, request.env)
-    stream = key_stream(interface, tool, values, env_values)
+    store = Store(cache_root(request.base_dir))
+    reader = Reader(DigestMemo(os.path.join(store.root, MEMO_FOLDER)))
+    reader.read_ahead(_file_paths(list(values.values())))
+    stream = key_stream(interface, tool, values, env_values, reader)
     return Plan(
         interface=interface,
         values=values,
@@ -132,9 +138,22 @@ def plan_run(request: RunRequest) -> Plan:
         outputs=outputs,
         key=stream.digest(),
         key_lines=stream.lines,
-        store=Store(cache_root(request.base_dir)),
-        seen=stream.seen,
+        store=store,
+        seen=reader.seen,
     )
+
+
+def _file_paths(values: list[Any]) -> list[str]:
+    """Every input file among values (lists and sub-command values included)."""
+    paths: list[str] = []
+    for value in values:
+        if isinstance(value, FileArg):
+            paths.append(value.path)
+        elif isinstance(value, list):
+            paths += _file_paths(value)
+        elif isinstance(value, SubArg):
+            paths += _file_paths(list(value.values.values()))
+    return paths
 
 
 def _check_wanted(interface: Interface, wanted: str) -> None:
@@ -160,9 +179,13 @@ def find_tool(interface: Interface, env: Mapping[str, str]) -> Tool:
 
 
 def key_stream(
-    interface: Interface, tool: Tool, values: Values, env_values: Mapping[str, str]
+    interface: Interface,
+    tool: Tool,
+    values: Values,
+    env_values: Mapping[str, str],
+    reader: Reader | None = None,
 ) -> KeyStream:
-    stream = KeyStream()
+    stream = KeyStream(reader=reader or Reader())
     stream.add_text("key-format", str(KEY_FORMAT))
     stream.add_text("interface", interface.name)
     stream.add_text("definition", interface.digest)
@@ -260,6 +283,8 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
     tool_env = {**env, **plan.interface.fixed_env, **plan.env_values}
     assert plan.tool.path is not None
     argv = [plan.tool.path, *plan.argv[1:]]
+    from imcache.core.runner import run_tool  # a miss only: a hit never starts a process
+
     try:
         completed = run_tool(argv, entry, tool_env, reporter.echo, plan.interface.name)
     except CacheError:
@@ -324,6 +349,8 @@ def _collect(entry: str, planned: list[PlannedOutput]) -> tuple[dict[str, Any], 
     missing = []
     for out in planned:
         if out.spec.is_list:
+            import glob  # list outputs only
+
             matches = sorted(glob.glob(out.path, root_dir=entry))
             found[out.spec.label] = [_describe(entry, m) for m in matches]
             if not matches and not out.spec.optional:

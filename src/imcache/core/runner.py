@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
 from imcache.core.errors import CacheError, ImcacheError, TerminatedError, ToolNotFoundError
-from imcache.core.store import cache_errors
+from imcache.core.store import STDERR_LOG, STDOUT_LOG, cache_errors
 
 STOP_GRACE = 5.0  # seconds a stopped tool gets to clean up before it is killed
 PUMP_GRACE = 2.0  # seconds to drain a stopped tool's output
-STDOUT_LOG = "stdout.txt"
-STDERR_LOG = "stderr.txt"
 
 
 @dataclass(frozen=True)

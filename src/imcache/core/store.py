@@ -10,10 +10,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import grp
 import json
 import os
-import pwd
 import re
 import shutil
 import stat
@@ -30,6 +28,8 @@ LAYOUT = 1
 ROOT_NAME = "imcache_mem"
 RECORD = "imcache.json"
 USED_MARK = ".imcache-used"
+STDOUT_LOG = "stdout.txt"  # the tool's captured streams, in every entry
+STDERR_LOG = "stderr.txt"
 LAYOUT_FILE = "imcache-layout.json"
 CACHEDIR_TAG_FILE = "CACHEDIR.TAG"
 README_FILE = "README.txt"
@@ -283,6 +283,8 @@ def _owner_of(path: str) -> int | None:
 
 
 def _user_name(uid: int | None) -> str:
+    import pwd  # only for messages about other users
+
     try:
         return pwd.getpwuid(uid if uid is not None else -1).pw_name
     except (KeyError, OverflowError):
@@ -290,6 +292,8 @@ def _user_name(uid: int | None) -> str:
 
 
 def _group_id(group: str) -> int:
+    import grp
+
     try:
         return int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
     except KeyError:
@@ -297,6 +301,8 @@ def _group_id(group: str) -> int:
 
 
 def _group_name(gid: int) -> str:
+    import grp
+
     try:
         return grp.getgrgid(gid).gr_name
     except KeyError:
