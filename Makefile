@@ -47,4 +47,7 @@ clean:
 
 # Benchmarks that print ratios against peers measured in the same run (see docs/).
 bench: $(VENV)/.installed system-deps
+	@command -v xxhsum >/dev/null 2>&1 || { echo "installing xxhash (apt-get), the peer of cold hashing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends xxhash >/dev/null; }
 	$(BIN)/python -m bench

@@ -30,16 +30,18 @@ class Figure:
     value: float
     limit: float | None = None
     unit: str = "s"
+    imcache: str = "-"  # for a ratio: the two figures it compares, measured in the same run
+    peer: str = "-"
 
     @property
     def met(self) -> bool | None:
         return None if self.limit is None else self.value <= self.limit
 
-    def cells(self) -> tuple[str, str, str, str]:
+    def cells(self) -> tuple[str, ...]:
         suffix = "" if self.unit == "s" else f" {self.unit}"
         target = "-" if self.limit is None else f"<= {self.limit:g}{suffix}"
         met = {None: "-", True: "yes", False: "NO"}[self.met]
-        return self.name, f"{self.value:.3f}{suffix}", target, met
+        return self.name, self.imcache, self.peer, f"{self.value:.3f}{suffix}", target, met
 
 
 def imcache_command() -> str:
@@ -76,8 +78,9 @@ def timed(
 
 
 def print_table(figures: Sequence[Figure]) -> None:
-    rows = [("figure", "seconds", "target", "met?"), *(f.cells() for f in figures)]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    header = ("figure", "imcache", "peer", "value (s, or ratio)", "target", "met?")
+    rows = [header, *(f.cells() for f in figures)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for number, row in enumerate(rows):
         print(" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
         if number == 0:

@@ -141,7 +141,10 @@ class Reader:
         for path in dict.fromkeys(paths):
             with contextlib.suppress(OSError):
                 info = os.stat(path)
-                if stat.S_ISREG(info.st_mode):
+                known = self.memo.get(info) if self.memo is not None else None
+                if known is not None:
+                    self.digests[path] = known  # a hit's inputs: no pool, no thread
+                elif stat.S_ISREG(info.st_mode):
                     todo.append((path, info))
         if len(todo) < 2 or sum(info.st_size for _, info in todo) < READ_AHEAD_BYTES:
             return  # not worth a thread pool

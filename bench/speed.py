@@ -1,0 +1,216 @@
+"""Speed against peers measured in the same run (issue 5): hit latency and its flatness in the
+input size, cold hashing against `xxhsum -H2`, miss overhead against the tool alone, and
+nipype.caching's MRCat against `imcache run mrtrix3.MRCat`.
+
+Every figure is a whole process, median of repeated runs. Data lives in bench/.data/speed (two
+1 GiB files of random bytes are made once and kept). The page cache is warmed before timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from bench import DATA, REPO, Figure, imcache_command, timed
+
+SPEED = DATA / "speed"
+CATALOGUE = REPO / "bench" / "catalogue"
+GIB = 1 << 30
+MIB = 1 << 20
+PYTHON = str(REPO / ".venv" / "bin" / "python")
+
+NIPYPE_RUN = """
+import sys
+from nipype.caching import Memory
+from nipype.interfaces.mrtrix3 import MRCat
+import os
+os.makedirs(sys.argv[1], exist_ok=True)
+mem = Memory(sys.argv[1])
+result = mem.cache(MRCat)(in_files=sys.argv[2:], axis=3, out_file="merged.nii")
+print(result.outputs.out_file)
+"""
+
+
+def add_arguments(parser: argparse._ArgumentGroup) -> None:
+    parser.add_argument("--repeat", type=int, default=11, help="runs per median")
+
+
+def run(args: argparse.Namespace) -> list[Figure]:
+    big = [_random_file(SPEED / f"big{i}.bin", GIB) for i in (1, 2)]
+    small = [_random_file(SPEED / f"small{i}.bin", MIB) for i in (1, 2)]
+    _settle(big + small)
+    work = Path(tempfile.mkdtemp(prefix="speed-", dir=DATA))
+    try:
+        return [
+            *_hit(work, big, small, args.repeat),
+            *_cold_hashing(work, big, args.repeat),
+            *_miss_overhead(work, small, args.repeat),
+            *_against_nipype(work, args.repeat),
+        ]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _random_file(path: Path, size: int) -> Path:
+    if not path.exists() or path.stat().st_size != size:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:
+            for _ in range(size // (64 * MIB) or 1):
+                handle.write(os.urandom(min(size, 64 * MIB)))
+    return path
+
+
+def _settle(paths: list[Path]) -> None:
+    """The memo takes only files older than its racy window (2 s): wait that out once."""
+    newest = max(max(p.stat().st_mtime, p.stat().st_ctime) for p in paths)
+    time.sleep(max(0.0, newest + 2.5 - time.time()))
+
+
+def _size_run(base: Path, files: list[Path], *extra: str) -> list[str]:
+    return [
+        imcache_command(),
+        "--base-dir",
+        str(base),
+        "--interfaces",
+        str(CATALOGUE),
+        "run",
+        "bench.Size",
+        "--in-files",
+        *map(str, files),
+        *extra,
+    ]
+
+
+def _hit(work: Path, big: list[Path], small: list[Path], repeat: int) -> list[Figure]:
+    base = work / "hits"
+    for files in (big, small):
+        timed(_size_run(base, files))  # a miss, filling the memo
+        _, done = timed(_size_run(base, files, "--json"))
+        assert json.loads(done.stdout)["cached"], done.stderr
+    hit_big = timed(_size_run(base, big), repeat)[0]
+    hit_small = timed(_size_run(base, small), repeat)[0]
+    peer = timed([PYTHON, "-c", "import click, xxhash"], repeat)[0]
+    return [
+        Figure(
+            "hit, two 1 GiB inputs / python -c 'import click, xxhash'",
+            hit_big / peer,
+            2.0,
+            "x",
+            f"{hit_big * 1000:.1f} ms",
+            f"{peer * 1000:.1f} ms",
+        ),
+        Figure(
+            "hit flatness: two 1 GiB / two 1 MiB inputs",
+            hit_big / hit_small,
+            1.10,
+            "x",
+            f"{hit_big * 1000:.1f} ms",
+            f"{hit_small * 1000:.1f} ms (1 MiB)",
+        ),
+    ]
+
+
+def _cold_hashing(work: Path, big: list[Path], repeat: int) -> list[Figure]:
+    """imcache computing the key of two page-cached 1 GiB files with an empty memo (a fresh
+    base each time, `--dry-run`: nothing runs), against xxhsum -H2 on the same files."""
+    xxhsum = shutil.which("xxhsum")
+    if xxhsum is None:
+        raise SystemExit("xxhsum is missing: `make bench` installs it (Debian package xxhash)")
+    timed([xxhsum, "-H2", *map(str, big)])  # warm the page cache
+    seconds = []
+    for n in range(max(3, repeat // 2)):
+        seconds.append(timed(_size_run(work / f"cold{n}", big, "--dry-run"))[0])
+    ours = sorted(seconds)[len(seconds) // 2]
+    theirs = timed([xxhsum, "-H2", *map(str, big)], max(3, repeat // 2))[0]
+    gb = 2 * GIB / 1e9
+    return [
+        Figure(
+            "cold hashing throughput: xxhsum -H2 time / imcache time (2 x 1 GiB)",
+            ours / theirs,
+            1 / 1.5,
+            "x (time ratio)",
+            f"{gb / ours:.1f} GB/s",
+            f"{gb / theirs:.1f} GB/s",
+        )
+    ]
+
+
+def _miss_overhead(work: Path, small: list[Path], repeat: int) -> list[Figure]:
+    base = work / "misses"
+    timed(_size_run(base, small))
+    miss = timed(_size_run(base, small, "--force"), repeat)[0]
+    hit = timed(_size_run(base, small), repeat)[0]
+    tool = timed(["wc", "-c", *map(str, small)], repeat)[0]
+    return [
+        Figure(
+            "miss overhead: miss - the tool alone (wc -c, two 1 MiB inputs)",
+            miss - tool,
+            0.050,
+            "s",
+            f"{miss * 1000:.1f} ms",
+            f"{tool * 1000:.1f} ms",
+        ),
+        Figure(
+            "miss - hit: what running adds to a hit's cost",
+            miss - hit,
+            None,
+            "s",
+            f"{miss * 1000:.1f} ms",
+            f"{hit * 1000:.1f} ms (hit)",
+        ),
+    ]
+
+
+def _against_nipype(work: Path, repeat: int) -> list[Figure]:
+    """The same real job, `mrcat -axis 3` on the same two NIfTI files."""
+    import nibabel as nib
+    import numpy as np
+
+    inputs = []
+    for seed in (1, 2):
+        path = work / f"vol{seed}.nii"
+        data = np.random.default_rng(seed).random((64, 64, 32), dtype=np.float32)
+        nib.save(nib.Nifti1Image(data, np.eye(4)), str(path))
+        inputs.append(str(path))
+    script = work / "nipype_mrcat.py"
+    script.write_text(NIPYPE_RUN)
+
+    def nipype(base: Path) -> list[str]:
+        return [PYTHON, str(script), str(base), *inputs]
+
+    def ours(base: Path) -> list[str]:
+        cli = [imcache_command(), "--base-dir", str(base), "run", "mrtrix3.MRCat"]
+        return [*cli, "--axis", "3", "--out-file", "merged.nii", "--in-files", *inputs]
+
+    runs = max(3, repeat // 3)
+    miss_nipype = _median([timed(nipype(work / f"np{n}"), cwd=work)[0] for n in range(runs)])
+    miss_ours = _median([timed(ours(work / f"im{n}"), cwd=work)[0] for n in range(runs)])
+    hit_nipype = timed(nipype(work / "np0"), repeat, cwd=work)[0]
+    hit_ours = timed(ours(work / "im0"), repeat, cwd=work)[0]
+    return [
+        Figure(
+            "hit: imcache run mrtrix3.MRCat / nipype.caching Memory.cache(MRCat)",
+            hit_ours / hit_nipype,
+            0.1,
+            "x",
+            f"{hit_ours * 1000:.0f} ms",
+            f"{hit_nipype * 1000:.0f} ms",
+        ),
+        Figure(
+            "miss: imcache / nipype.caching (same mrcat job)",
+            miss_ours / miss_nipype,
+            None,
+            "x",
+            f"{miss_ours * 1000:.0f} ms",
+            f"{miss_nipype * 1000:.0f} ms",
+        ),
+    ]
+
+
+def _median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
