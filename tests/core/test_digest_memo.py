@@ -155,3 +155,32 @@ def test_a_run_rekeys_when_an_input_changes_behind_the_memo(
     third = run_json("run", "mrtrix3.MRCat", "--in-files", "a.nii", "b.nii")
     assert third["key"] == second["key"] and third["cached"] is True
     assert b.exists()
+
+
+def test_progress_is_told_every_byte_hashed(tmp_path: Path) -> None:
+    sizes = [3 * hashing.PROGRESS_SLICE // 2, 5000]
+    files = [tmp_path / f"p{i}.bin" for i in range(len(sizes))]
+    for path, size in zip(files, sizes, strict=True):
+        path.write_bytes(os.urandom(1024) * (size // 1024) + b"x" * (size % 1024))
+    told: list[int] = []
+    reader = Reader(progress=told.append)
+    digests = [digest_path(str(path), reader) for path in files]
+    assert sum(told) == sum(sizes) and len(told) >= 3  # the big file in slices
+    assert digests == [xxhash.xxh3_128_hexdigest(p.read_bytes()) for p in files]
+
+
+def test_the_bar_shows_only_after_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from imcache.cli import progress
+
+    stream = io.StringIO()
+    bar = progress.HashProgress(stream, force=True)
+    bar(1000)
+    assert bar.bar is None and stream.getvalue() == ""  # a quick hash shows nothing
+    monkeypatch.setattr(progress, "SHOW_AFTER_S", 0.0)
+    bar(2_000_000)
+    assert bar.bar is not None
+    bar.close()
+    assert "hashing inputs" in stream.getvalue()
+    assert not progress.wanted(io.StringIO())  # not a terminal: no bar at all

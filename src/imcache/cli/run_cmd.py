@@ -18,22 +18,30 @@ from imcache.core.run import run as run_interface
 class StderrReporter:
     """Tells people what happens, on stderr; the tool's own output streams there too."""
 
-    def __init__(self) -> None:
+    def __init__(self, progress: Any = None) -> None:
+        self.progress = progress  # the hashing bar: gone before anything else is said
         self.echo: BinaryIO | None = (
             cast(BinaryIO, ToolEcho(sys.stderr.buffer)) if hasattr(sys.stderr, "buffer") else None
         )
 
     def waiting(self, plan: Plan) -> None:
+        self._end_progress()
         say(
             f"{plan.interface.name}: another process is running this key ({plan.key[:12]}), "
             "or using or clearing it; waiting for it"
         )
 
     def running(self, plan: Plan) -> None:
+        self._end_progress()
         say(f"{plan.interface.name}: running {plan.tool.name} in {plan.entry}")
 
     def warning(self, message: str) -> None:
+        self._end_progress()
         say(f"warning: {message}")
+
+    def _end_progress(self) -> None:
+        if self.progress is not None:
+            self.progress.close()
 
 
 RUN_HELP = f"""Run interface NAME with its inputs, or print the outputs of an identical earlier run.
@@ -87,6 +95,7 @@ def run(
         catalogues=settings.catalogues,
         force=force,
         wanted_output=get_name,
+        progress=_progress_bar(),
     )
     if show_help:
         from imcache.cli.interface_help import interface_help
@@ -98,13 +107,26 @@ def run(
     if dry_run:
         _dry_run(plan_run(request), as_json)
         return
-    result = run_interface(request, StderrReporter())
+    reporter = StderrReporter(request.progress)
+    try:
+        result = run_interface(request, reporter)
+    finally:
+        reporter._end_progress()
     _check_produced(result, get_name)
     if result.cached:
         say(f"{name}: collecting precomputed outputs (key {result.plan.key[:12]})")
     else:
         say(f"{name}: done in {result.seconds or 0:.2f} s, cached as {result.plan.key[:12]}")
     _print_result(result, as_json, get_name)
+
+
+def _progress_bar() -> Any:
+    """A hashing progress bar where a person watches stderr (imported only then)."""
+    if not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+        return None
+    from imcache.cli.progress import HashProgress, wanted
+
+    return HashProgress() if wanted(sys.stderr) else None
 
 
 def _check_produced(result: RunResult, get_name: str | None) -> None:

@@ -14,6 +14,7 @@ import stat
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,8 @@ Seen = dict[str, Signature]
 RACY_NS = 2 * 10**9  # a file changed this close to its hashing is not memoised (coarse clocks)
 READ_AHEAD_BYTES = 64 << 20  # below this, threads cost more than they save
 MEMO_FOLDER = "digests"  # in the cache root
+PROGRESS_SLICE = 64 << 20  # bytes hashed between two progress reports
+Progress = Callable[[int], None]  # told of each run of bytes read
 MMAP_THRESHOLD = 1 << 20  # below this a plain read is as fast and costs no mapping
 READ_CHUNK = 1 << 24
 
@@ -108,8 +111,9 @@ class Reader:
     """Reads input files for the key: digests from the memo when it can vouch for them, else
     by reading; keeps each file's signature as hashed (`seen`) to tell later if it changed."""
 
-    def __init__(self, memo: DigestMemo | None = None) -> None:
+    def __init__(self, memo: DigestMemo | None = None, progress: Progress | None = None) -> None:
         self.memo = memo
+        self.progress = progress  # told of bytes read, for a bar when hashing takes a while
         self.seen: Seen = {}
         self.digests: dict[str, str] = {}  # read ahead on threads (`read_ahead`)
 
@@ -119,7 +123,10 @@ class Reader:
             digest = self.memo.get(before) if self.memo is not None else None
         if digest is None:
             started_ns = time.time_ns()
-            digest = digest_file(path, before.st_size)
+            if self.progress is None:
+                digest = digest_file(path, before.st_size)
+            else:
+                digest = digest_file(path, before.st_size, self.progress)
             self.check_unchanged(path, before)
             if self.memo is not None:
                 self.memo.put(before, digest, started_ns)
@@ -233,16 +240,25 @@ def digest_path(path: str, reader: Reader | None = None) -> str:
         ) from exc
 
 
-def digest_file(path: str, size: int | None = None) -> str:
+def digest_file(path: str, size: int | None = None, progress: Progress | None = None) -> str:
     hasher = xxhash.xxh3_128()
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size if size is None else size
         if size >= MMAP_THRESHOLD:
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
-                hasher.update(mapped)
+                if progress is None:
+                    hasher.update(mapped)
+                else:  # in slices (no copies), to tell how far it got
+                    view = memoryview(mapped)
+                    for start in range(0, size, PROGRESS_SLICE):
+                        hasher.update(view[start : start + PROGRESS_SLICE])
+                        progress(min(PROGRESS_SLICE, size - start))
+                    view.release()
         else:
             while chunk := handle.read(READ_CHUNK):
                 hasher.update(chunk)
+                if progress is not None:
+                    progress(len(chunk))
     return hasher.hexdigest()
 
 

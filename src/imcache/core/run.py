@@ -25,6 +25,7 @@ from imcache.core.hashing import (
     MEMO_FOLDER,
     DigestMemo,
     KeyStream,
+    Progress,
     Reader,
     Seen,
     changed_since,
@@ -62,6 +63,7 @@ class RunRequest:
     catalogues: Sequence[str] = ()
     force: bool = False
     wanted_output: str | None = None  # `--get NAME`: checked before anything runs
+    progress: Progress | None = None  # told of input bytes hashed (the memo's misses)
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def plan_run(request: RunRequest) -> Plan:
     argv = render_argv(interface, values, outputs, overrides)
     tool = find_tool(interface, request.env)
     store = Store(cache_root(request.base_dir))
-    reader = Reader(DigestMemo(os.path.join(store.root, MEMO_FOLDER)))
+    reader = Reader(DigestMemo(os.path.join(store.root, MEMO_FOLDER)), request.progress)
     reader.read_ahead(_file_paths(list(values.values())))
     stream = key_stream(interface, tool, values, env_values, reader)
     return Plan(
