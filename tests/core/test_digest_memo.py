@@ -34,6 +34,15 @@ def _memo(tmp_path: Path) -> DigestMemo:
     return DigestMemo(str(tmp_path / "memo"))
 
 
+def test_the_memo_never_creates_the_cache_root(tmp_path: Path, no_racy_window: None) -> None:
+    """A first run's hashing comes before the root exists: the root must still be made private
+    (0700, described) by the store, not by the memo with the umask's mode."""
+    data = _settled(tmp_path / "a.nii", b"r" * 100)
+    root = tmp_path / "base" / "imcache_mem"
+    digest_path(str(data), Reader(DigestMemo(str(root / "digests"))))
+    assert not root.exists()
+
+
 def _refuse_reading(monkeypatch: pytest.MonkeyPatch) -> None:
     def no_read(path: str, size: int | None = None) -> str:
         raise AssertionError(f"{path} was read although the memo knew it")
@@ -144,6 +153,8 @@ def test_a_run_rekeys_when_an_input_changes_behind_the_memo(
     a = make_nifti("a.nii", seed=1)  # type: ignore[operator]
     b = make_nifti("b.nii", seed=2)  # type: ignore[operator]
     first = run_json("run", "mrtrix3.MRCat", "--in-files", "a.nii", "b.nii")
+    # The first run hashed before the root existed (the memo never creates it); a hit fills it.
+    assert run_json("run", "mrtrix3.MRCat", "--in-files", "a.nii", "b.nii")["cached"]
     assert list((cache_root / "digests").rglob("*-*")), "the memo was not filled"
     info = a.stat()
     replacement = make_nifti("c.nii", seed=3)  # type: ignore[operator]

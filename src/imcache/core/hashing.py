@@ -195,7 +195,10 @@ class DigestMemo:
         line = " ".join(str(n) for n in signature(info)[2:]) + f" {digest}\n"
         temporary = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            # Never the cache root itself: that is made by Store.ensure, private and described.
+            for folder in (self.folder, os.path.dirname(path)):
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(folder)
             with open(temporary, "wb") as handle:
                 handle.write(line.encode())
             os.replace(temporary, path)
