@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
 
 from imcache.core import lifecycle
 from imcache.core import store as store_module
 from imcache.core.store import Store
-from tests.conftest import imcache, require_tool
+from tests.conftest import imcache, require_tool, run_ok
 
 MRCAT = "mrtrix3.MRCat"
 SECOND_NS = 10**9
@@ -56,13 +55,7 @@ class Made:
 EntryMaker = Callable[..., Made]
 
 
-def ok(*args: str) -> Result:
-    result = imcache(*args)
-    assert result.exit_code == 0, (
-        f"imcache {' '.join(args)}: exit {result.exit_code}\n"
-        f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    )
-    return result
+ok = run_ok
 
 
 def ok_json(*args: str) -> Any:
