@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import sysconfig
@@ -71,17 +70,27 @@ def make_nifti(isolated: Path) -> Callable[..., Path]:
     return make
 
 
+def first_on_path(folder: Path, monkeypatch: pytest.MonkeyPatch, scripts: dict[str, str]) -> Path:
+    """Write executable scripts (name -> text) into `folder` and put it first on PATH.
+
+    How the tests stand in for what no real program does on demand (a slow run, a crash), or
+    count the calls of a real one they then exec."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in scripts.items():
+        script = folder / name
+        script.write_text(text)
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return folder
+
+
 @pytest.fixture
 def counting_mrcat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
     """Put a wrapper first on PATH that counts its calls, then runs the real mrcat."""
     real = require_tool("mrcat")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     counter = tmp_path / "mrcat-calls"
-    wrapper = bin_dir / "mrcat"
-    wrapper.write_text(f'#!/bin/sh\necho x >> "{counter}"\nexec "{real}" "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    script = f'#!/bin/sh\necho x >> "{counter}"\nexec "{real}" "$@"\n'
+    first_on_path(tmp_path / "bin", monkeypatch, {"mrcat": script})
 
     def calls() -> int:
         return len(counter.read_text().splitlines()) if counter.exists() else 0

@@ -22,7 +22,6 @@ import fcntl
 import json
 import os
 import signal
-import stat
 import subprocess
 import sys
 import time
@@ -33,7 +32,7 @@ from typing import Any, Protocol
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import first_on_path, require_tool
 
 MRCAT = "mrtrix3.MRCat"
 WAITING = "another process is running this key"
@@ -118,17 +117,11 @@ class FakeMrcat:
 @pytest.fixture
 def fake_mrcat(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeMrcat:
     real = require_tool("mrcat")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
     calls = tmp_path / "mrcat-calls"
-    wrapper = bin_dir / "mrcat"
-    wrapper.write_text(
-        WRAPPER.format(
-            calls=calls, real=real, python=sys.executable, sleep_then_exec=SLEEP_THEN_EXEC
-        )
+    script = WRAPPER.format(
+        calls=calls, real=real, python=sys.executable, sleep_then_exec=SLEEP_THEN_EXEC
     )
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    first_on_path(tmp_path / "bin", monkeypatch, {"mrcat": script})
     return FakeMrcat(real, calls)
 
 

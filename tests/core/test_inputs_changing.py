@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from pathlib import Path
 import pytest
 
 import imcache.core.hashing as hashing
-from tests.conftest import imcache, require_tool, run_json
+from tests.conftest import first_on_path, imcache, require_tool, run_json
 
 MRCAT = "mrtrix3.MRCat"
 LISTER = "imcache-test-listfolder"  # the folder-listing tool of the test catalogue
@@ -66,15 +65,12 @@ def tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tools:
     """`mrcat` (the real one, after the handshake) and the folder lister, first on PATH."""
     real = require_tool("mrcat")
     folder = tmp_path / "slow-bin"
-    folder.mkdir()
     bodies = {"mrcat": f'exec "{real}" "$@"', LISTER: 'ls -laR "$1" > "$2"'}
-    for name, body in bodies.items():
-        script = folder / name
-        text = WRAPPER.replace("@COUNTER@", str(folder / f"{name}.calls"))
-        script.write_text(text.replace("@BODY@", body))
-        script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
-    return Tools(folder)
+    scripts = {
+        name: WRAPPER.replace("@COUNTER@", str(folder / f"{name}.calls")).replace("@BODY@", body)
+        for name, body in bodies.items()
+    }
+    return Tools(first_on_path(folder, monkeypatch, scripts))
 
 
 @dataclass

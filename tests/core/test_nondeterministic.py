@@ -9,8 +9,6 @@ hit it, instead of each caller getting (or replacing it with) a result of its ow
 from __future__ import annotations
 
 import json
-import os
-import stat
 import subprocess
 import sys
 import time
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import imcache, require_tool, run_json
+from tests.conftest import first_on_path, imcache, require_tool, run_json
 
 REDUCE = "workbench.VolumeReduce"
 ARGS = ["run", REDUCE, "--volume-in", "v.nii", "--operation", "MEAN"]
@@ -54,15 +52,9 @@ class SlowWorkbench:
 def slow_wb_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SlowWorkbench:
     """A wrapper first on PATH that counts its calls, pauses, then runs the real wb_command."""
     real = require_tool("wb_command")
-    folder = tmp_path / "bin"
-    folder.mkdir()
     counter = tmp_path / "wb_command-calls"
-    wrapper = folder / "wb_command"
-    wrapper.write_text(
-        f'#!/bin/sh\necho x >> "{counter}"\nsleep {TOOL_DELAY_S}\nexec "{real}" "$@"\n'
-    )
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    script = f'#!/bin/sh\necho x >> "{counter}"\nsleep {TOOL_DELAY_S}\nexec "{real}" "$@"\n'
+    first_on_path(tmp_path / "bin", monkeypatch, {"wb_command": script})
     return SlowWorkbench(counter)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import require_tool
+from tests.conftest import first_on_path, require_tool
 
 
 @pytest.fixture(params=["alone", "with a child holding its output"])
@@ -27,16 +27,12 @@ def slow_mrcat(
     after the tool is stopped: imcache must not wait for that child."""
     orphan = "sleep 30 &\n" if request.param != "alone" else ""
     real = require_tool("mrcat")
-    bin_dir = tmp_path / "slow-bin"
-    bin_dir.mkdir()
     pid_file = tmp_path / "tool.pid"
-    wrapper = bin_dir / "mrcat"
-    wrapper.write_text(
+    script = (
         f'#!/bin/sh\necho $$ > "{pid_file}"\n'
         f'[ -e "{tmp_path / "fast"}" ] && exec "{real}" "$@"\n{orphan}exec sleep 30\n'
     )
-    wrapper.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    first_on_path(tmp_path / "slow-bin", monkeypatch, {"mrcat": script})
     return pid_file
 
 

@@ -10,6 +10,8 @@ from typing import BinaryIO
 
 import click
 
+from imcache.core.store import Store, cache_root
+
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 user error; 2 bad usage; 3 internal error (a log is written); "
     "130 interrupted; the tool's own code when the tool fails."
@@ -20,6 +22,12 @@ EXIT_CODES_HELP = (
 class Settings:
     base_dir: str
     catalogues: Sequence[str]
+
+
+def store_of(ctx: click.Context) -> Store:
+    """The cache that the group's --base-dir (or IMCACHE_BASE_DIR) names."""
+    settings: Settings = ctx.obj
+    return Store(cache_root(settings.base_dir))
 
 
 def echo_line(text: str) -> None:

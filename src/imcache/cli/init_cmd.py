@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from imcache.cli.lifecycle_cmd import _store
+from imcache.cli.common import store_of
 
 
 @click.command("init")
@@ -17,7 +17,7 @@ def init(ctx: click.Context, shared: bool, group: str | None) -> None:
     A shared cache lets every member of GROUP use and add entries; each entry stays its
     maker's (the folders are setgid and sticky), so nobody's run can replace another's.
     """
-    store = _store(ctx)
+    store = store_of(ctx)
     if group is not None and not shared:
         from imcache.core.errors import UsageError
 

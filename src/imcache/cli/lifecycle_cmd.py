@@ -10,15 +10,9 @@ from typing import Any
 
 import click
 
-from imcache.cli.common import Settings, say
+from imcache.cli.common import say, store_of
 from imcache.core import lifecycle
 from imcache.core.errors import UsageError
-from imcache.core.store import Store, cache_root
-
-
-def _store(ctx: click.Context) -> Store:
-    settings: Settings = ctx.obj
-    return Store(cache_root(settings.base_dir))
 
 
 def human_bytes(count: int) -> str:
@@ -30,7 +24,7 @@ def human_bytes(count: int) -> str:
     return f"{count} B"
 
 
-def _emit_json(payload: Any, compact: bool = False) -> None:
+def emit_json(payload: Any, compact: bool = False) -> None:
     # Indented JSON goes through Python's slow encoder; a long listing is printed compact.
     click.echo(json.dumps(payload, indent=None if compact else 2))
 
@@ -44,7 +38,7 @@ def session() -> None:
 @click.pass_context
 def session_start(ctx: click.Context) -> None:
     """Start a session: entries not used from now on are what 'clear --previous' removes."""
-    started = lifecycle.start_session(_store(ctx))
+    started = lifecycle.start_session(store_of(ctx))
     click.echo(f"session {started.id} started {started.started}")
 
 
@@ -53,12 +47,12 @@ def session_start(ctx: click.Context) -> None:
 @click.pass_context
 def session_status(ctx: click.Context, as_json: bool) -> None:
     """The latest session, and how many entries it has used so far."""
-    store = _store(ctx)
+    store = store_of(ctx)
     current = lifecycle.current_session(store)
     entries = lifecycle.scan(store).entries
     if current is None:
         if as_json:
-            _emit_json({"session": None, "entries": len(entries)})
+            emit_json({"session": None, "entries": len(entries)})
         else:
             say("no session started yet; run 'imcache session start' at a pipeline's start")
         return
@@ -73,7 +67,7 @@ def session_status(ctx: click.Context, as_json: bool) -> None:
         "not_used_bytes": unused_bytes,
     }
     if as_json:
-        _emit_json(payload)
+        emit_json(payload)
         return
     click.echo(f"session {current.id} started {current.started}")
     click.echo(f"used since: {len(used)} entries")
@@ -105,7 +99,7 @@ def clear(
     as_json: bool,
 ) -> None:
     """Remove cache entries: policies combine; entries in use, links and stray files are kept."""
-    store = _store(ctx)
+    store = store_of(ctx)
     if not (previous or since or older_than or max_size or everything):
         raise UsageError(
             "clear needs a policy",
@@ -126,14 +120,14 @@ def clear(
 
 def _render_clear(report: lifecycle.ClearReport, quiet: bool, as_json: bool) -> None:
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 "dry_run": report.dry_run,
-                "removed": [_entry_json(e) for e in report.removed],
+                "removed": [entry_json(e) for e in report.removed],
                 "freed_bytes": report.freed,
                 "kept": len(report.kept),
-                "in_use": [_entry_json(e) for e in report.in_use],
-                "not_yours": [_entry_json(e) for e in report.not_yours],
+                "in_use": [entry_json(e) for e in report.in_use],
+                "not_yours": [entry_json(e) for e in report.not_yours],
                 "swept": report.swept,
                 "strays": report.strays,
             }
@@ -159,7 +153,7 @@ def _render_clear(report: lifecycle.ClearReport, quiet: bool, as_json: bool) -> 
     )
 
 
-def _entry_json(entry: lifecycle.Entry) -> dict[str, Any]:
+def entry_json(entry: lifecycle.Entry) -> dict[str, Any]:
     return {
         "interface": entry.interface,
         "key": entry.key,
@@ -176,7 +170,7 @@ def _entry_json(entry: lifecycle.Entry) -> dict[str, Any]:
 @click.pass_context
 def ls(ctx: click.Context, pattern: str | None, as_json: bool) -> None:
     """List entries: interface, key, size, created, last used (PATTERN: interface glob or part)."""
-    entries = lifecycle.scan(_store(ctx)).entries
+    entries = lifecycle.scan(store_of(ctx)).entries
     if pattern:
         wanted = pattern.lower()
         entries = [
@@ -187,10 +181,10 @@ def ls(ctx: click.Context, pattern: str | None, as_json: bool) -> None:
     if as_json:
         rows = []
         for entry in entries:
-            row = _entry_json(entry)
+            row = entry_json(entry)
             row["inputs"] = _inputs(lifecycle.read_record(entry))
             rows.append(row)
-        _emit_json(rows, compact=len(rows) > 1000)
+        emit_json(rows, compact=len(rows) > 1000)
         return
     for entry in entries:
         click.echo(
@@ -215,10 +209,10 @@ def _inputs(record: dict[str, Any]) -> dict[str, str]:
 @click.pass_context
 def show(ctx: click.Context, key: str, as_json: bool) -> None:
     """One entry (KEY or a prefix of it): argv, inputs with digests, outputs, logs, timings."""
-    entry = lifecycle.find_entry(_store(ctx), key)
+    entry = lifecycle.find_entry(store_of(ctx), key)
     record = lifecycle.read_record(entry)
     details = {
-        **_entry_json(entry),
+        **entry_json(entry),
         "argv": record.get("argv", []),
         "inputs": _inputs(record),
         "env": record.get("env", {}),
@@ -230,7 +224,7 @@ def show(ctx: click.Context, key: str, as_json: bool) -> None:
         "seconds": record.get("seconds"),
     }
     if as_json:
-        _emit_json(details)
+        emit_json(details)
         return
     for name, value in details.items():
         if isinstance(value, dict):
@@ -248,9 +242,9 @@ def show(ctx: click.Context, key: str, as_json: bool) -> None:
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
     """Entries, bytes, hits and misses (and since when), per interface."""
-    found = lifecycle.stats(_store(ctx))
+    found = lifecycle.stats(store_of(ctx))
     if as_json:
-        _emit_json(found.__dict__)
+        emit_json(found.__dict__)
         return
     click.echo(f"entries: {found.entries}, {human_bytes(found.bytes)}")
     since = f" since {found.since}" if found.since else ""

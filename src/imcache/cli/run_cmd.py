@@ -25,21 +25,21 @@ class StderrReporter:
         )
 
     def waiting(self, plan: Plan) -> None:
-        self._end_progress()
+        self.end_progress()
         say(
             f"{plan.interface.name}: another process is running this key ({plan.key[:12]}), "
             "or using or clearing it; waiting for it"
         )
 
     def running(self, plan: Plan) -> None:
-        self._end_progress()
+        self.end_progress()
         say(f"{plan.interface.name}: running {plan.tool.name} in {plan.entry}")
 
     def warning(self, message: str) -> None:
-        self._end_progress()
+        self.end_progress()
         say(f"warning: {message}")
 
-    def _end_progress(self) -> None:
+    def end_progress(self) -> None:
         if self.progress is not None:
             self.progress.close()
 
@@ -111,7 +111,7 @@ def run(
     try:
         result = run_interface(request, reporter)
     finally:
-        reporter._end_progress()
+        reporter.end_progress()
     _check_produced(result, get_name)
     if result.cached:
         say(f"{name}: collecting precomputed outputs (key {result.plan.key[:12]})")

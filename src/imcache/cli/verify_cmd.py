@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from imcache.cli.common import say
-from imcache.cli.lifecycle_cmd import _emit_json, _entry_json, _store, human_bytes
+from imcache.cli.common import say, store_of
+from imcache.cli.lifecycle_cmd import emit_json, entry_json, human_bytes
 from imcache.core.errors import ImcacheError
 from imcache.core.verify import Finding, VerifyReport, verify
 
@@ -20,9 +20,9 @@ def verify_cmd(ctx: click.Context, fix: bool, dry_run: bool, as_json: bool) -> N
 
     Exits 0 when no damaged entry remains, 1 when some do (or would, with --dry-run).
     """
-    report = verify(_store(ctx), fix=fix, dry_run=dry_run)
+    report = verify(store_of(ctx), fix=fix, dry_run=dry_run)
     if as_json:
-        _emit_json(_report_json(report))
+        emit_json(_report_json(report))
     else:
         _render(report)
     if report.remaining:
@@ -56,7 +56,7 @@ def _render(report: VerifyReport) -> None:
 
 
 def _finding_json(finding: Finding) -> dict[str, object]:
-    return {**_entry_json(finding.entry), "problem": finding.problem}
+    return {**entry_json(finding.entry), "problem": finding.problem}
 
 
 def _report_json(report: VerifyReport) -> dict[str, object]:
