@@ -102,3 +102,37 @@ def test_write_atomic_leaves_no_temporary(tmp_path: Path) -> None:
     write_atomic(str(target), b"{}", durable=True)
     assert target.read_bytes() == b"{}"
     assert os.listdir(folder) == ["file.json"]
+
+
+@pytest.mark.parametrize("other_finishes", [True, False])
+def test_a_leftover_being_removed_by_a_clear_does_not_fail_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_finishes: bool
+) -> None:
+    """A `clear` may be deleting `<key>.deleting-*` while a run sweeps it (seen in a race test)."""
+    import shutil
+
+    from imcache.core import store as store_module
+
+    store = Store(cache_root(str(tmp_path)))
+    store.ensure("pkg.Tool")
+    key = "c" * 32
+    leftover = Path(store.entry_dir("pkg.Tool", key) + ".deleting-4242")
+    leftover.mkdir()
+    for n in range(5):
+        (leftover / f"f{n}").write_bytes(b"x")
+    real_rmtree = shutil.rmtree
+    calls: list[str] = []
+
+    def clear_got_there_first(path: str) -> None:
+        calls.append(path)
+        if len(calls) == 1:  # the other process deletes under our walk
+            (leftover / "f0").unlink()
+            if other_finishes:
+                real_rmtree(leftover)
+            raise FileNotFoundError(2, "No such file or directory", str(leftover / "f0"))
+        real_rmtree(path)
+
+    monkeypatch.setattr(store_module.shutil, "rmtree", clear_got_there_first)
+    entry = store.prepare_entry("pkg.Tool", key)
+    assert Path(entry).is_dir() and not leftover.exists()
+    assert len(calls) == (1 if other_finishes else 2)

@@ -17,12 +17,12 @@ import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import xxhash
 
 from imcache.core.errors import CacheError
+from imcache.core.record import record
 
 LAYOUT = 1
 ROOT_NAME = "imcache_mem"
@@ -59,7 +59,7 @@ def cache_root(base_dir: str) -> str:
     return os.path.join(os.path.abspath(base_dir), ROOT_NAME)
 
 
-@dataclass(frozen=True)
+@record
 class Store:
     root: str
 
@@ -267,12 +267,28 @@ def _remove_attempt(path: str) -> None:
             doomed = f"{path}.deleting-{os.getpid()}"
             os.rename(path, doomed)
             path = doomed
-        shutil.rmtree(path)
+        _remove_tree(path)
     except OSError as exc:
         raise CacheError(
             f"cannot remove the earlier attempt {path}: {exc.strerror or exc}",
             "choose a writable --base-dir (or IMCACHE_BASE_DIR)",
         ) from exc
+
+
+def _remove_tree(path: str) -> None:
+    """rmtree that shares the work: a `clear` may be removing the same leftover right now.
+
+    Its deletions show up here as files vanishing under our walk; go again until the folder
+    is gone. Any other failure is raised.
+    """
+    for _ in range(10):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            if not os.path.lexists(path):
+                return
+    shutil.rmtree(path)
 
 
 def _owner_of(path: str) -> int | None:
