@@ -111,8 +111,6 @@ def test_a_leftover_being_removed_by_a_clear_does_not_fail_the_run(
     """A `clear` may be deleting `<key>.deleting-*` while a run sweeps it (seen in a race test)."""
     import shutil
 
-    from imcache.core import store as store_module
-
     store = Store(cache_root(str(tmp_path)))
     store.ensure("pkg.Tool")
     key = "c" * 32
@@ -132,7 +130,7 @@ def test_a_leftover_being_removed_by_a_clear_does_not_fail_the_run(
             raise FileNotFoundError(2, "No such file or directory", str(leftover / "f0"))
         real_rmtree(path)
 
-    monkeypatch.setattr(store_module.shutil, "rmtree", clear_got_there_first)
+    monkeypatch.setattr(shutil, "rmtree", clear_got_there_first)
     entry = store.prepare_entry("pkg.Tool", key)
     assert Path(entry).is_dir() and not leftover.exists()
     assert len(calls) == (1 if other_finishes else 2)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import BinaryIO
 
 import click
 
+from imcache.core.record import record
 from imcache.core.store import Store, cache_root
 
 EXIT_CODES_HELP = (
@@ -18,7 +18,7 @@ EXIT_CODES_HELP = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class Settings:
     base_dir: str
     catalogues: Sequence[str]

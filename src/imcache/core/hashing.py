@@ -15,13 +15,13 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import xxhash
 
 from imcache.core.errors import InputChangedError, UsageError
 from imcache.core.interfaces.model import FileArg, SubArg, Value
+from imcache.core.record import field, record
 
 KEY_FORMAT = 1
 # What says a file is still the one we hashed: replaced (dev, inode), resized, or written to (any
@@ -37,7 +37,7 @@ MMAP_THRESHOLD = 1 << 20  # below this a plain read is as fast and costs no mapp
 READ_CHUNK = 1 << 24
 
 
-@dataclass
+@record(frozen=False)
 class KeyStream:
     """Accumulates fields; `digest()` is the key, `lines` the same fields for people."""
 

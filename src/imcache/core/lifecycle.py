@@ -18,11 +18,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from imcache.core.errors import ImcacheError, UsageError
 from imcache.core.hashing import MEMO_FOLDER
+from imcache.core.record import field, record
 from imcache.core.store import (
     EVENTS,
     LAYOUT_FILE,
@@ -44,7 +44,7 @@ ROOT_FILES = frozenset(
 LEFTOVER_AGE_NS = 3600 * 10**9  # interrupted runs are swept after an hour
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
     interface: str
     key: str
@@ -54,7 +54,7 @@ class Entry:
     bytes: int
 
 
-@dataclass
+@record(frozen=False)
 class Scan:
     entries: list[Entry] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)  # failed, interrupted, half-deleted
@@ -124,7 +124,7 @@ def _read_mark(path: str) -> tuple[int | None, int | None]:
 # --- sessions -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Session:
     id: str
     started_ns: int
@@ -168,7 +168,7 @@ def current_session(store: Store) -> Session | None:
 # --- clear --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Policy:
     """Which entries go: any time bound selects; then the least recently used until under max."""
 
@@ -182,7 +182,7 @@ class Policy:
         return self.before_ns is not None and entry.last_used_ns < self.before_ns
 
 
-@dataclass
+@record(frozen=False)
 class ClearReport:
     removed: list[Entry] = field(default_factory=list)
     kept: list[Entry] = field(default_factory=list)
@@ -392,7 +392,7 @@ def find_entry(store: Store, prefix: str) -> Entry:
     return matches[0]
 
 
-@dataclass(frozen=True)
+@record
 class Stats:
     entries: int
     bytes: int

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import stat
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
 from imcache import __version__
@@ -37,6 +35,7 @@ from imcache.core.interfaces.model import FileArg, Interface, SubArg, Values
 from imcache.core.interfaces.registry import resolve, search_path
 from imcache.core.interfaces.render import PlannedOutput, plan_outputs, render_argv
 from imcache.core.interfaces.values import relevant_env, resolve_values
+from imcache.core.record import field, record
 from imcache.core.store import (
     LAYOUT,
     RECORD,
@@ -53,7 +52,7 @@ OwnFiles = frozenset({RECORD, USED_MARK, STDOUT_LOG, STDERR_LOG})
 OutputPaths = dict[str, str | list[str]]
 
 
-@dataclass(frozen=True)
+@record
 class RunRequest:
     interface: str
     words: list[str]
@@ -66,14 +65,14 @@ class RunRequest:
     progress: Progress | None = None  # told of input bytes hashed (the memo's misses)
 
 
-@dataclass(frozen=True)
+@record
 class Tool:
     name: str
     path: str | None  # None: not found on PATH
     identity: str
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     interface: Interface
     values: Values
@@ -91,7 +90,7 @@ class Plan:
         return self.store.entry_dir(self.interface.name, self.key)
 
 
-@dataclass(frozen=True)
+@record
 class RunResult:
     plan: Plan
     cached: bool
@@ -170,7 +169,7 @@ def _check_wanted(interface: Interface, wanted: str) -> None:
 
 def find_tool(interface: Interface, env: Mapping[str, str]) -> Tool:
     name = interface.executable
-    path = shutil.which(name, path=env.get("PATH", os.defpath))
+    path = which(name, env.get("PATH", os.defpath))
     if path is None:
         return Tool(name, None, "not found")
     real = os.path.realpath(path)
@@ -178,6 +177,16 @@ def find_tool(interface: Interface, env: Mapping[str, str]) -> Tool:
     if interface.extension.tool_check == "content":
         return Tool(name, path, f"{real} xxh3:{digest_file(real)}")
     return Tool(name, path, f"{real} size={info.st_size} mtime_ns={info.st_mtime_ns}")
+
+
+def which(name: str, search: str) -> str | None:
+    """`shutil.which` for POSIX, without importing shutil (and its compressors) on a hit."""
+    folders = [""] if os.sep in name else search.split(os.pathsep)
+    for folder in folders:
+        candidate = os.path.join(folder, name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
 
 
 def key_stream(

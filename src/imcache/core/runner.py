@@ -10,17 +10,17 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
 from imcache.core.errors import CacheError, ImcacheError, TerminatedError, ToolNotFoundError
+from imcache.core.record import record
 from imcache.core.store import STDERR_LOG, STDOUT_LOG, cache_errors
 
 STOP_GRACE = 5.0  # seconds a stopped tool gets to clean up before it is killed
 PUMP_GRACE = 2.0  # seconds to drain a stopped tool's output
 
 
-@dataclass(frozen=True)
+@record
 class Completed:
     exit_code: int
     started: float

@@ -13,7 +13,6 @@ import fcntl
 import json
 import os
 import re
-import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -281,6 +280,8 @@ def _remove_tree(path: str) -> None:
     Its deletions show up here as files vanishing under our walk; go again until the folder
     is gone. Any other failure is raised.
     """
+    import shutil  # not on the hit path: it imports its compressors
+
     for _ in range(10):
         try:
             shutil.rmtree(path)

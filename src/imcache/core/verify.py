@@ -9,22 +9,22 @@ from __future__ import annotations
 import os
 import stat
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from imcache.core.hashing import digest_file
 from imcache.core.lifecycle import Entry, remove_entry, scan
+from imcache.core.record import field, record
 from imcache.core.run import output_damage
 from imcache.core.store import Store
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     entry: Entry
     problem: str
 
 
-@dataclass
+@record(frozen=False)
 class VerifyReport:
     checked: int = 0
     bytes_read: int = 0

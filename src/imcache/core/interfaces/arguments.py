@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import difflib
-
 from imcache.core.errors import UsageError
 from imcache.core.interfaces.model import InputSpec, Interface
 
@@ -61,6 +59,8 @@ def _is_option(word: str) -> bool:
 def _lookup(interface: Interface, table: dict[str, InputSpec], name: str) -> InputSpec:
     if name in table:
         return table[name]
+    import difflib  # only for a mistyped name
+
     close = difflib.get_close_matches(name, sorted(table), n=1)
     suggestion = f"did you mean {close[0]}? " if close else ""
     raise UsageError(

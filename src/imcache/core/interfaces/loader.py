@@ -6,13 +6,11 @@ definition can fix it without reading imcache's code.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import posixpath
 import re
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any, NoReturn, cast
 
 import xxhash
@@ -30,6 +28,7 @@ from imcache.core.interfaces.model import (
     Rule,
 )
 from imcache.core.interfaces.templates import template_fields
+from imcache.core.record import replace
 
 # Boutiques 0.5 properties, plus the few that NiWrap's descriptors add. Anything else is refused,
 # because a misspelt key ("optinal") would otherwise silently change what a definition means.
@@ -214,9 +213,7 @@ class _Context:
         obj = cast(dict[str, Any], value)
         for key in obj:
             if key not in allowed:
-                close = difflib.get_close_matches(key, sorted(allowed), n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else ""
-                self.fail(_join(where, key), f"unknown property{hint}")
+                self.fail(_join(where, key), f"unknown property{_suggest(key, allowed)}")
         return obj
 
     def text(self, obj: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
@@ -570,7 +567,9 @@ def _check_body(ctx: _Context, body: Body, where: str) -> None:
                 )
 
 
-def _suggest(word: str, candidates: set[str]) -> str:
+def _suggest(word: str, candidates: set[str] | frozenset[str]) -> str:
+    import difflib  # only for a misspelt name
+
     close = difflib.get_close_matches(word, sorted(candidates), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

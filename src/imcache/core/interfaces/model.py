@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
+
+from imcache.core.record import field, record
 
 InputType = Literal["File", "String", "Number", "Flag", "Sub"]
 # `imcache run`'s own options; an input of the same name is reached as `--input-NAME`.
 RUN_OPTIONS = frozenset({"json", "get", "force", "dry-run", "help"})
 
 
-@dataclass(frozen=True)
+@record
 class FileArg:
     """A File input as given (`given`) and as the tool will see it (`path`, absolute)."""
 
@@ -18,7 +19,7 @@ class FileArg:
     path: str
 
 
-@dataclass(frozen=True)
+@record
 class SubArg:
     """The value of a Styx sub-command input: which variant, and that variant's own values."""
 
@@ -31,7 +32,7 @@ Value: TypeAlias = "Scalar | list[Scalar]"
 Values: TypeAlias = "dict[str, Value]"
 
 
-@dataclass(frozen=True)
+@record
 class InputSpec:
     id: str
     name: str
@@ -77,7 +78,7 @@ class InputSpec:
         return f"--input-{dashed}" if dashed in RUN_OPTIONS else f"--{dashed}"
 
 
-@dataclass(frozen=True)
+@record
 class OutputSpec:
     id: str
     name: str
@@ -98,7 +99,7 @@ class OutputSpec:
         return self.public_name or self.id
 
 
-@dataclass(frozen=True)
+@record
 class GroupSpec:
     id: str
     members: tuple[str, ...]
@@ -107,7 +108,7 @@ class GroupSpec:
     all_or_none: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class Body:
     """A command-line template with its inputs: the whole tool, or one Styx sub-command."""
 
@@ -124,7 +125,7 @@ class Body:
         raise KeyError(input_id)
 
 
-@dataclass(frozen=True)
+@record
 class EnvSpec:
     """An environment variable the user may set that changes results: it enters the key."""
 
@@ -134,7 +135,7 @@ class EnvSpec:
     description: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class Rule:
     """An extension rule: when `if_set` is given, require values of, or render, other inputs."""
 
@@ -143,7 +144,7 @@ class Rule:
     render: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class Extension:
     """What imcache reads from `custom.imcache`; see docs/interfaces.md."""
 
@@ -156,7 +157,7 @@ class Extension:
     output_names: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class Interface:
     name: str  # PACKAGE.Name
     source: str  # the file it was loaded from

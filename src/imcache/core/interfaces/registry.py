@@ -9,21 +9,20 @@ separated), then the built-in catalogue. Two folder layouts are read:
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 
 from imcache.core.errors import UnknownInterfaceError, UsageError
 from imcache.core.interfaces.loader import load_interface
 from imcache.core.interfaces.model import Interface
+from imcache.core.record import record
 
 BUILTIN = os.path.join(os.path.dirname(__file__), "catalogue")
 NAME = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]*)\.([^/\\\0]+)")
 
 
-@dataclass(frozen=True)
+@record
 class Found:
     name: str
     path: str
@@ -56,6 +55,8 @@ def find(name: str, folders: Sequence[str]) -> Found:
             return Found(name, path, folder)
     known = sorted({item.name for item in list_all(folders)})
     lowered = {k.lower(): k for k in known}
+    import difflib  # only for a misspelt name
+
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
     if name.lower() in lowered and lowered[name.lower()] not in close:
         close.insert(0, lowered[name.lower()])

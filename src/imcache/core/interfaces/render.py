@@ -11,7 +11,6 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from imcache.core.errors import UsageError
 from imcache.core.interfaces.model import (
@@ -25,18 +24,19 @@ from imcache.core.interfaces.model import (
     Value,
     Values,
 )
+from imcache.core.record import record
 
 # The files imcache writes into every entry; an output named by a value may not take them.
 OWN_FILES = frozenset({"imcache.json", ".imcache-used", "stdout.txt", "stderr.txt"})
 
 
-@dataclass(frozen=True)
+@record
 class Segment:
     text: str
     is_value: bool  # a value is one piece of a word; template text splits at white space
 
 
-@dataclass(frozen=True)
+@record
 class PlannedOutput:
     spec: OutputSpec
     path: str  # relative to the entry folder; a glob pattern for list outputs

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import NoReturn
+
+from imcache.core.record import record
 
 FIELD = re.compile(r"\{([^{}]*)\}")
 SOURCE = re.compile(r"(env\.)?([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d{1,6})\])?")
@@ -19,7 +20,7 @@ SOURCE = re.compile(r"(env\.)?([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d{1,6})\])?")
 DOUBLE_EXTENSIONS = (".nii.gz", ".tar.gz", ".niml.dset", ".img.gz", ".hdr.gz", ".mgh.gz", ".mif.gz")
 
 
-@dataclass(frozen=True)
+@record
 class Field:
     env: bool
     source: str
