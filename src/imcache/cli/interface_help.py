@@ -12,7 +12,8 @@ from imcache.core.interfaces.model import InputSpec, Interface
 def interface_help(interface: Interface, run_help: str) -> str:
     formatter = click.HelpFormatter()
     formatter.write_usage(
-        f"imcache run {interface.name}", "[INPUTS] [--json | --get OUTPUT] [--force] [--dry-run]"
+        f"imcache run {interface.name}",
+        "[INPUTS] [--json | --get OUTPUT] [--force] [--dry-run] [--export OUTPUT=PATH]...",
     )
     formatter.write_paragraph()
     with formatter.indentation():

@@ -11,6 +11,7 @@ import click
 
 from imcache.cli.common import EXIT_CODES_HELP, Settings, ToolEcho, echo_line, say
 from imcache.core.errors import UsageError
+from imcache.core.export import Placed, export_outputs, parse_exports
 from imcache.core.run import Plan, RunRequest, RunResult, look_up, plan_run
 from imcache.core.run import run as run_interface
 
@@ -64,6 +65,15 @@ every value up to the next option. stdout carries only results.
 @click.option("--get", "get_name", metavar="OUTPUT", help="Print only this output's path.")
 @click.option("--force", is_flag=True, help="Run again even when a cached result exists.")
 @click.option("--dry-run", is_flag=True, help="Show key, argv and hit or miss; run nothing.")
+@click.option(
+    "--export",
+    "exports",
+    multiple=True,
+    metavar="OUTPUT=PATH",
+    help="Also place OUTPUT at PATH (hard link, else copy); repeatable.",
+)
+@click.option("--symlink", is_flag=True, help="Export as symbolic links to the cache entry.")
+@click.option("--overwrite", is_flag=True, help="Let --export replace a different existing file.")
 @click.option("--help", "show_help", is_flag=True, help="Show this help, or NAME's inputs.")
 @click.pass_context
 def run(
@@ -75,6 +85,9 @@ def run(
     force: bool,
     dry_run: bool,
     show_help: bool,
+    exports: tuple[str, ...] = (),
+    symlink: bool = False,
+    overwrite: bool = False,
 ) -> None:
     settings: Settings = ctx.obj
     if name is None:
@@ -86,6 +99,7 @@ def run(
         )
     if as_json and get_name:
         raise UsageError("--json and --get cannot be used together", "choose one")
+    wanted_exports = parse_exports(exports)
     request = RunRequest(
         interface=name,
         words=list(words),
@@ -95,6 +109,7 @@ def run(
         catalogues=settings.catalogues,
         force=force,
         wanted_output=get_name,
+        exported=tuple(name for name, _ in wanted_exports),
         progress=_progress_bar(),
     )
     if show_help:
@@ -117,7 +132,21 @@ def run(
         say(f"{name}: collecting precomputed outputs (key {result.plan.key[:12]})")
     else:
         say(f"{name}: done in {result.seconds or 0:.2f} s, cached as {result.plan.key[:12]}")
-    _print_result(result, as_json, get_name)
+    placed = _export(result, wanted_exports, symlink, overwrite)
+    _print_result(result, as_json, get_name, placed)
+
+
+def _export(
+    result: RunResult, exports: list[tuple[str, str]], symlink: bool, overwrite: bool
+) -> list[Placed]:
+    if not exports:
+        return []
+    placed = export_outputs(
+        result.outputs, exports, os.getcwd(), "symlink" if symlink else "link", overwrite
+    )
+    for item in placed:
+        say(f"{item.output}: {item.how} at {item.target}")
+    return placed
 
 
 def _progress_bar() -> Any:
@@ -139,14 +168,19 @@ def _check_produced(result: RunResult, get_name: str | None) -> None:
         )
 
 
-def _print_result(result: RunResult, as_json: bool, get_name: str | None) -> None:
+def _print_result(
+    result: RunResult, as_json: bool, get_name: str | None, placed: list[Placed]
+) -> None:
     if get_name is not None:
         value = result.outputs[get_name]
         for path in value if isinstance(value, list) else [value]:
             echo_line(path)
         return
     if as_json:
-        click.echo(json.dumps(result_json(result), indent=2))
+        report = result_json(result)
+        if placed:
+            report["exported"] = {item.target: item.source for item in placed}
+        click.echo(json.dumps(report, indent=2))
         return
     for output_name, value in result.outputs.items():
         paths = value if isinstance(value, list) else [value]

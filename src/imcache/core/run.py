@@ -62,6 +62,7 @@ class RunRequest:
     catalogues: Sequence[str] = ()
     force: bool = False
     wanted_output: str | None = None  # `--get NAME`: checked before anything runs
+    exported: tuple[str, ...] = ()  # `--export NAME=PATH` names: checked before anything runs
     progress: Progress | None = None  # told of input bytes hashed (the memo's misses)
 
 
@@ -116,8 +117,9 @@ def plan_run(request: RunRequest) -> Plan:
     values = resolve_values(interface, raw, request.env, request.cwd)
     env_values = relevant_env(interface, request.env)
     outputs = plan_outputs(interface, values)
-    if request.wanted_output is not None:
-        _check_wanted(interface, request.wanted_output)
+    for wanted in (request.wanted_output, *request.exported):
+        if wanted is not None:
+            _check_wanted(interface, wanted)
     overrides = {
         input_id: text
         for rule in interface.extension.rules

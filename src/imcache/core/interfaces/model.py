@@ -8,7 +8,9 @@ from imcache.core.record import field, record
 
 InputType = Literal["File", "String", "Number", "Flag", "Sub"]
 # `imcache run`'s own options; an input of the same name is reached as `--input-NAME`.
-RUN_OPTIONS = frozenset({"json", "get", "force", "dry-run", "help"})
+RUN_OPTIONS = frozenset(
+    {"json", "get", "force", "dry-run", "help", "export", "symlink", "overwrite"}
+)
 
 
 @record

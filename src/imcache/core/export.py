@@ -1,0 +1,175 @@
+"""`--export NAME=PATH`: put a run's output where a Makefile rule or a script expects it.
+
+Hard link where the file system allows (no bytes copied), else a copy; `--symlink` links to the
+entry instead. A hard link shares its bytes with the cache entry, so the entry's file is made
+read-only first: an editor or tool that writes in place is refused instead of changing what later
+hits return (a tool that replaces the file, as most do, simply breaks the link).
+
+A placed file's modification time is set to now, as if the rule had just written it, so that
+`make` sees the target newer than its prerequisites.
+
+Every placement is atomic (a temporary name beside the target, then `os.replace`), and a target
+that exists and differs is left alone unless `overwrite` is set: an export never loses data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from imcache.core.errors import ImcacheError, UsageError
+from imcache.core.hashing import digest_file
+from imcache.core.record import record
+
+Mode = Literal["link", "symlink"]
+OutputPaths = Mapping[str, "str | list[str]"]
+
+
+class ExportError(ImcacheError):
+    """A target that cannot be written, or would overwrite a different file."""
+
+
+@record
+class Placed:
+    output: str
+    source: str
+    target: str
+    how: str  # "hard link", "copy", "symlink", or "already there"
+
+
+def parse_exports(specs: Sequence[str]) -> list[tuple[str, str]]:
+    """`NAME=PATH` words as (name, path); a malformed one is a usage error."""
+    pairs = []
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise UsageError(
+                f"--export {spec!r} is not NAME=PATH",
+                "give an output name and a path, e.g. --export out_file=results/brain.nii.gz",
+            )
+        pairs.append((name, path))
+    return pairs
+
+
+def export_outputs(
+    outputs: OutputPaths,
+    exports: Sequence[tuple[str, str]],
+    cwd: str,
+    mode: Mode = "link",
+    overwrite: bool = False,
+) -> list[Placed]:
+    """Place each named output at its path (relative paths from `cwd`); all checked first."""
+    jobs = [_job(outputs, name, os.path.join(cwd, path)) for name, path in exports]
+    targets = [target for _, pairs in jobs for _, target in pairs]
+    if len(set(targets)) != len(targets):
+        raise UsageError("two --export options name the same path", "give each its own path")
+    for _, pairs in jobs:
+        for source, target in pairs:
+            _check_target(source, target, mode, overwrite)
+    return [
+        Placed(name, source, target, _place(source, target, mode))
+        for name, pairs in jobs
+        for source, target in pairs
+    ]
+
+
+def _job(outputs: OutputPaths, name: str, target: str) -> tuple[str, list[tuple[str, str]]]:
+    if name not in outputs:
+        names = ", ".join(sorted(outputs)) or "none"
+        raise UsageError(
+            f"--export {name}: this run has no output {name!r}", f"its outputs: {names}"
+        )
+    value = outputs[name]
+    if isinstance(value, str):
+        return name, [(value, target)]
+    # A list output (a glob): the path is a folder that receives each file under its own name.
+    return name, [(source, os.path.join(target, os.path.basename(source))) for source in value]
+
+
+def _check_target(source: str, target: str, mode: Mode, overwrite: bool) -> None:
+    try:
+        info = os.lstat(target)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        raise ExportError(
+            f"cannot export to {target}: it is a folder", "give a file path for this output"
+        )
+    if overwrite or _already_there(source, target, info, mode):
+        return
+    raise ExportError(
+        f"{target} exists and differs from the output; not overwritten",
+        "remove it, choose another path, or add --overwrite",
+    )
+
+
+def _already_there(source: str, target: str, info: os.stat_result, mode: Mode) -> bool:
+    if mode == "symlink":
+        return stat.S_ISLNK(info.st_mode) and os.readlink(target) == source
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode):
+        return False
+    here = os.stat(source)
+    if (info.st_dev, info.st_ino) == (here.st_dev, here.st_ino):
+        return True
+    return info.st_size == here.st_size and digest_file(target) == digest_file(source)
+
+
+def _place(source: str, target: str, mode: Mode) -> str:
+    folder = os.path.dirname(target)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if mode == "link" and _same_file(source, target):
+            how = "already there"
+        else:
+            temporary = os.path.join(folder, f".{os.path.basename(target)}.imcache-{os.getpid()}")
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            how = _make(source, temporary, mode)
+            os.replace(temporary, target)
+        if mode == "link":
+            # make compares times: a target older than a touched input would be rebuilt forever.
+            with contextlib.suppress(PermissionError):  # another user's file
+                os.utime(target)
+    except OSError as exc:
+        raise ExportError(
+            f"cannot export to {exc.filename or target}: {exc.strerror or exc}",
+            "choose a writable path",
+        ) from exc
+    return how
+
+
+def _same_file(source: str, target: str) -> bool:
+    try:
+        return os.path.samefile(source, target) and not os.path.islink(target)
+    except FileNotFoundError:
+        return False
+
+
+def _make(source: str, temporary: str, mode: Mode) -> str:
+    if mode == "symlink":
+        os.symlink(source, temporary)
+        return "symlink"
+    _read_only(source)
+    try:
+        os.link(source, temporary)
+        return "hard link"
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+    import shutil  # only when a link is impossible (another file system)
+
+    shutil.copy2(source, temporary)
+    os.chmod(temporary, stat.S_IMODE(os.stat(temporary).st_mode) | stat.S_IWUSR)
+    return "copy"
+
+
+def _read_only(path: str) -> None:
+    """The cache's copy loses its write bits: a hard link must not let edits reach the cache."""
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o222:
+        with contextlib.suppress(PermissionError):  # another user's entry in a shared cache
+            os.chmod(path, mode & ~0o222)
