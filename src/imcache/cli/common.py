@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from typing import BinaryIO
+from collections.abc import Mapping, Sequence
+from typing import Any, BinaryIO
 
 import click
 
-from imcache.core.record import record
+from imcache.core.record import field, record
 from imcache.core.store import Store, cache_root
 
 EXIT_CODES_HELP = (
@@ -21,7 +21,10 @@ EXIT_CODES_HELP = (
 @record
 class Settings:
     base_dir: str
-    catalogues: Sequence[str]
+    catalogues: Sequence[str]  # --interfaces folders (IMCACHE_PATH is in `env`)
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    color: str = "auto"  # auto, always, never
+    config: Any = None  # the Config it came from, for `imcache config`
 
 
 def store_of(ctx: click.Context) -> Store:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import shutil
 
 import click
@@ -24,7 +23,7 @@ def interfaces(ctx: click.Context, pattern: str | None, as_json: bool) -> None:
     settings: Settings = ctx.obj
     rows = []
     seen: set[str] = set()
-    for found in list_all(search_path(settings.catalogues, os.environ)):
+    for found in list_all(search_path(settings.catalogues, settings.env)):
         if pattern and not _matches(found.name, pattern):
             continue
         rows.append(

@@ -32,6 +32,7 @@ COMMANDS = {
     "show": "imcache.cli.lifecycle_cmd:show",
     "stats": "imcache.cli.lifecycle_cmd:stats",
     "verify": "imcache.cli.verify_cmd:verify_cmd",
+    "config": "imcache.cli.config_cmd:config",
 }
 
 
@@ -114,7 +115,6 @@ def _write_crash_log() -> str:
 @click.option(
     "--base-dir",
     type=click.Path(file_okay=False),
-    envvar="IMCACHE_BASE_DIR",
     help="Where the cache lives (as <DIR>/imcache_mem). [env: IMCACHE_BASE_DIR; default: .]",
 )
 @click.option(
@@ -124,11 +124,32 @@ def _write_crash_log() -> str:
     type=click.Path(file_okay=False),
     help="A folder of interface definitions, searched before IMCACHE_PATH and the built-ins.",
 )
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    help="Colours and progress bars: auto (on a terminal), always, never. [env: IMCACHE_COLOR]",
+)
 @click.version_option(__version__, prog_name="imcache")
 @click.pass_context
-def cli(ctx: click.Context, base_dir: str | None, catalogues: tuple[str, ...]) -> None:
-    """Run command-line tools from Boutiques definitions, and reuse identical earlier runs."""
-    ctx.obj = Settings(base_dir=base_dir or os.getcwd(), catalogues=list(catalogues))
+def cli(
+    ctx: click.Context, base_dir: str | None, catalogues: tuple[str, ...], color: str | None
+) -> None:
+    """Run command-line tools from Boutiques definitions, and reuse identical earlier runs.
+
+    Settings come from flags, then IMCACHE_* variables, then imcache.toml (in this folder or
+    above) and ~/.config/imcache/config.toml: see 'imcache config'.
+    """
+    from imcache.core.config import load_config
+
+    cwd = os.getcwd()
+    config = load_config({"base_dir": base_dir, "color": color}, os.environ, cwd)
+    ctx.obj = Settings(
+        base_dir=config.base_dir.value,
+        catalogues=list(catalogues),
+        env=config.core_env(os.environ),
+        color=config.color.value,
+        config=config,
+    )
 
 
 def main() -> None:

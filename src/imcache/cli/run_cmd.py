@@ -105,18 +105,18 @@ def run(
         words=list(words),
         base_dir=settings.base_dir,
         cwd=os.getcwd(),
-        env=dict(os.environ),
+        env=dict(settings.env),
         catalogues=settings.catalogues,
         force=force,
         wanted_output=get_name,
         exported=tuple(name for name, _ in wanted_exports),
-        progress=_progress_bar(),
+        progress=_progress_bar(settings.color),
     )
     if show_help:
         from imcache.cli.interface_help import interface_help
         from imcache.core.interfaces.registry import resolve, search_path
 
-        interface = resolve(name, search_path(settings.catalogues, os.environ))
+        interface = resolve(name, search_path(settings.catalogues, settings.env))
         click.echo(interface_help(interface, ctx.get_help()))
         return
     if dry_run:
@@ -149,13 +149,15 @@ def _export(
     return placed
 
 
-def _progress_bar() -> Any:
+def _progress_bar(color: str) -> Any:
     """A hashing progress bar where a person watches stderr (imported only then)."""
-    if not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+    if color == "never" or (
+        color == "auto" and not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+    ):
         return None
     from imcache.cli.progress import HashProgress, wanted
 
-    return HashProgress() if wanted(sys.stderr) else None
+    return HashProgress(force=True) if color == "always" or wanted(sys.stderr) else None
 
 
 def _check_produced(result: RunResult, get_name: str | None) -> None:

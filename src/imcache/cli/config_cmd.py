@@ -1,0 +1,42 @@
+"""`imcache config [--json]`: the effective settings and where each one came from."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from imcache.cli.common import Settings, echo_line
+from imcache.core.config import Config
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, list):
+        return ":".join(value) or "(none)"
+    return "(unset)" if value is None else str(value)
+
+
+@click.command("config")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: setting -> value, source.")
+@click.pass_context
+def config(ctx: click.Context, as_json: bool) -> None:
+    """Show the effective settings and where each came from.
+
+    Highest first: a flag (--base-dir, --color), an environment variable (IMCACHE_BASE_DIR,
+    IMCACHE_PATH, IMCACHE_COLOR or NO_COLOR, FSLOUTPUTTYPE), the nearest imcache.toml in this
+    folder or above, $XDG_CONFIG_HOME/imcache/config.toml, the default. A TOML file may set
+    base-dir, interfaces (a list of folders: IMCACHE_PATH), color and fsl-output-type.
+    """
+    settings: Settings = ctx.obj
+    effective: Config = settings.config
+    if as_json:
+        report = {s.name: {"value": s.value, "source": s.source} for s in effective.all()}
+        report["interfaces"] = {"value": list(settings.catalogues), "source": "--interfaces"}
+        click.echo(json.dumps(report, indent=2))
+        return
+    rows = [(s.name, _shown(s.value), s.source) for s in effective.all()]
+    if settings.catalogues:
+        rows.append(("interfaces", _shown(list(settings.catalogues)), "--interfaces"))
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, source in rows:
+        echo_line(f"{name.ljust(width)}  {value}  ({source})")
