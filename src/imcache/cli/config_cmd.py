@@ -1,4 +1,4 @@
-"""`imcache config [--json]`: the effective settings and where each one came from."""
+"""`imcache config`: the effective settings and their sources; `imcache completion SHELL`."""
 
 from __future__ import annotations
 
@@ -40,3 +40,20 @@ def config(ctx: click.Context, as_json: bool) -> None:
     width = max(len(name) for name, _, _ in rows)
     for name, value, source in rows:
         echo_line(f"{name.ljust(width)}  {value}  ({source})")
+
+
+@click.command("completion")
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the completion script for SHELL.
+
+    \b
+    bash: eval "$(imcache completion bash)"
+          (or save it as ~/.local/share/bash-completion/completions/imcache)
+    zsh:  imcache completion zsh > "${fpath[1]}/_imcache"
+    fish: imcache completion fish > ~/.config/fish/completions/imcache.fish
+    """
+    from imcache.cli.completion import completion_script
+    from imcache.cli.main import cli
+
+    click.echo(completion_script(cli, shell), nl=False)

@@ -203,8 +203,14 @@ def _inputs(record: dict[str, Any]) -> dict[str, str]:
     return inputs
 
 
+def _complete_key(ctx: click.Context, param: click.Parameter, incomplete: str) -> Any:
+    from imcache.cli.completion import complete_key
+
+    return complete_key(ctx, param, incomplete)
+
+
 @click.command("show")
-@click.argument("key")
+@click.argument("key", shell_complete=_complete_key)
 @click.option("--json", "as_json", is_flag=True, help="Print the record and more, as JSON.")
 @click.pass_context
 def show(ctx: click.Context, key: str, as_json: bool) -> None:

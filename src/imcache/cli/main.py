@@ -33,6 +33,7 @@ COMMANDS = {
     "stats": "imcache.cli.lifecycle_cmd:stats",
     "verify": "imcache.cli.verify_cmd:verify_cmd",
     "config": "imcache.cli.config_cmd:config",
+    "completion": "imcache.cli.config_cmd:completion",
 }
 
 

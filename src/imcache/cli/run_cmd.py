@@ -16,6 +16,23 @@ from imcache.core.run import Plan, RunRequest, RunResult, look_up, plan_run
 from imcache.core.run import run as run_interface
 
 
+def _complete(what: str, ctx: click.Context, param: click.Parameter, incomplete: str) -> Any:
+    """Shell completion, imported only when a shell asks (never on a run)."""
+    from imcache.cli import completion
+
+    if what == "interface":
+        return completion.complete_interface(ctx, param, incomplete)
+    return completion.complete_words(ctx, param, incomplete)
+
+
+class RunCommand(click.Command):
+    """`run`, whose options after NAME include the interface's own inputs (for completion)."""
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        own = _complete("words", ctx, self.params[1], incomplete) if incomplete[:1] == "-" else []
+        return [*own, *super().shell_complete(ctx, incomplete)]
+
+
 class StderrReporter:
     """Tells people what happens, on stderr; the tool's own output streams there too."""
 
@@ -55,12 +72,20 @@ every value up to the next option. stdout carries only results.
 
 @click.command(
     "run",
+    cls=RunCommand,
     help=RUN_HELP,
     add_help_option=False,
     context_settings={"ignore_unknown_options": True},
 )
-@click.argument("name", required=False)
-@click.argument("words", nargs=-1, type=click.UNPROCESSED)
+@click.argument(
+    "name", required=False, shell_complete=lambda c, p, i: _complete("interface", c, p, i)
+)
+@click.argument(
+    "words",
+    nargs=-1,
+    type=click.UNPROCESSED,
+    shell_complete=lambda c, p, i: _complete("words", c, p, i),
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the outputs.")
 @click.option("--get", "get_name", metavar="OUTPUT", help="Print only this output's path.")
 @click.option("--force", is_flag=True, help="Run again even when a cached result exists.")

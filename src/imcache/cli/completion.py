@@ -1,0 +1,100 @@
+"""Shell completion through click: interface names, each interface's own inputs, their choices,
+files for File inputs, and entry keys for `show`.
+
+Completion runs with click's resilient parsing: the group's callback does not run, so the
+catalogue folders and the cache are worked out here from the parsed flags and the environment.
+Nothing here may fail loudly: a broken definition or a missing cache completes to nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+from click.shell_completion import CompletionItem, get_completion_class
+
+from imcache.core.errors import ImcacheError
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+def completion_script(cli: click.Command, shell: str) -> str:
+    """The script that `eval "$(imcache completion bash)"` (or a completions folder) loads."""
+    cls = get_completion_class(shell)
+    assert cls is not None, shell
+    return cls(cli, {}, "imcache", "_IMCACHE_COMPLETE").source()
+
+
+def _root_params(ctx: click.Context) -> dict[str, Any]:
+    return ctx.find_root().params
+
+
+def _folders(ctx: click.Context) -> list[str]:
+    from imcache.core.interfaces.registry import search_path
+
+    return search_path(list(_root_params(ctx).get("catalogues") or ()), os.environ)
+
+
+def complete_interface(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from imcache.core.interfaces.registry import list_all
+
+    names = sorted({found.name for found in list_all(_folders(ctx))})
+    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+
+
+def complete_words(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """After `imcache run NAME`: the value of the input being given, or the next option."""
+    from imcache.core.interfaces.arguments import option_table
+    from imcache.core.interfaces.registry import resolve
+
+    name = ctx.params.get("name")
+    if not name:
+        return []
+    try:
+        table = option_table(resolve(name, _folders(ctx)))
+    except ImcacheError:
+        return []
+    if incomplete.startswith("-"):
+        options = sorted({spec.option for spec in table.values()})
+        return [CompletionItem(o) for o in options if o.startswith(incomplete)]
+    spec = _current_input(table, list(ctx.params.get("words") or ()))
+    if spec is None:
+        return []
+    if spec.choices:
+        return [CompletionItem(str(c)) for c in spec.choices if str(c).startswith(incomplete)]
+    if spec.type == "File":
+        return [CompletionItem(incomplete, type="file")]
+    return []
+
+
+def _current_input(table: dict[str, Any], words: list[str]) -> Any:
+    """The input whose value is being typed: the last option, if it still takes values."""
+    current = None
+    given = 0
+    for word in words:
+        if word.startswith("--"):
+            current, given = table.get(word.partition("=")[0]), 0
+        else:
+            given += 1
+    if current is None or current.type == "Flag" or (given and not current.is_list):
+        return None
+    return current
+
+
+def complete_key(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    """Entry keys (and their interface, as help) for `imcache show KEY`."""
+    from imcache.core.store import cache_root
+
+    base = _root_params(ctx).get("base_dir") or os.environ.get("IMCACHE_BASE_DIR") or os.getcwd()
+    root = cache_root(base)
+    items = []
+    try:
+        interfaces = sorted(e.name for e in os.scandir(root) if e.is_dir() and "." in e.name)
+        for interface in interfaces:
+            for entry in os.scandir(os.path.join(root, interface)):
+                if len(entry.name) == 32 and entry.name.startswith(incomplete):
+                    items.append(CompletionItem(entry.name, help=interface))
+    except OSError:
+        return []
+    return items
