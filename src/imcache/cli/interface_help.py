@@ -82,7 +82,7 @@ def _input_row(spec: InputSpec, interface: Interface) -> tuple[str, str]:
     if spec.default is not None:
         facts.append(f"default {spec.default}")
     if spec.id in interface.extension.defaults:
-        facts.append(f"default {interface.extension.defaults[spec.id]}")
+        facts.append("default " + " or else ".join(interface.extension.defaults[spec.id]))
     if spec.type == "Sub":
         facts.append("variants (@type): " + ", ".join(v.id for v in spec.variants))
     option = f"{spec.option} {metavar}".rstrip()

@@ -116,7 +116,7 @@ def plan_run(request: RunRequest) -> Plan:
     raw = parse_words(interface, request.words)
     values = resolve_values(interface, raw, request.env, request.cwd)
     env_values = relevant_env(interface, request.env)
-    outputs = plan_outputs(interface, values)
+    outputs = plan_outputs(interface, values, env_values)
     for wanted in (request.wanted_output, *request.exported):
         if wanted is not None:
             _check_wanted(interface, wanted)

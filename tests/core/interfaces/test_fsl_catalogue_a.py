@@ -58,27 +58,6 @@ MINE = (
     "Smooth",
 )
 
-# What the definition language cannot say yet (see the report): each xfail names it.
-OUTPUT_EXT = (
-    "output path-templates cannot use custom.imcache templates ({env.FSLOUTPUTTYPE|fsl_ext}): "
-    "BET's secondary outputs are named <out_file stem>_<suffix> + the FSLOUTPUTTYPE extension, "
-    "so the definition can only name them with the default type's .nii.gz"
-)
-OUTPUT_ANY_OF = (
-    "an output cannot be conditional on one of several inputs: nipype's BET names mask_file "
-    "with mask or reduce_bias (and meshfile with mesh or surfaces); a path-template's [MASK] "
-    "can only name one flag"
-)
-TEMPLATE_ONLY_INPUT = (
-    "an input cannot feed only templates: nipype's ImageMaths suffix changes the derived "
-    "out_file (<in_file stem><suffix>) but is not on the command line, and every input needs "
-    "a value-key in the command-line"
-)
-ARITHMETIC = (
-    "a value cannot be computed: nipype's Smooth renders fwhm as sigma = fwhm / sqrt(8 ln 2) "
-    "with %.3f; a definition can format a number but not scale it"
-)
-
 CASES: list[Case] = [
     # --- Split: fslsplit IN [BASE] -DIM --------------------------------------------------------
     Case(
@@ -494,13 +473,7 @@ CASES: list[Case] = [
     Case("smooth-fwhm-gz", "Smooth", {"in_file": "t1.nii.gz", "fwhm": 8.0}, ("t1.nii.gz",)),
 ]
 
-XFAILS = {
-    "bet-mask-nifti": OUTPUT_EXT,
-    "bet-surfaces-gz": OUTPUT_ANY_OF,
-    "bet-reduce-bias-gz": OUTPUT_ANY_OF,
-    "maths-suffix-gz": TEMPLATE_ONLY_INPUT,
-    "smooth-fwhm-gz": ARITHMETIC,
-}
+XFAILS: dict[str, str] = {}  # case id -> what the definition language cannot say yet
 
 PARAMS = [
     pytest.param(

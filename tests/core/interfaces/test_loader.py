@@ -199,6 +199,51 @@ BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
         _set(custom={"imcache": {"defaults": {"outt": "{in_file|stem}.txt"}}}),
         ("custom.imcache.defaults.outt", "'outt'"),
     ),
+    (
+        "extension-default-empty-list",
+        _set(custom={"imcache": {"defaults": {"out": []}}}),
+        ("custom.imcache.defaults.out", "non-empty list"),
+    ),
+    (
+        "extension-output-template-unknown-output",
+        _set(custom={"imcache": {"output-templates": {"reslt": "{out}.txt"}}}),
+        ("custom.imcache.output-templates.reslt", "not the id of an output", "'result'"),
+    ),
+    (
+        "extension-output-template-unknown-input",
+        _set(custom={"imcache": {"output-templates": {"result": "{outt}.txt"}}}),
+        ("custom.imcache.output-templates.result", "'outt'"),
+    ),
+    (
+        "extension-output-template-climbs-out",
+        _set(custom={"imcache": {"output-templates": {"result": "../{out}.txt"}}}),
+        ("custom.imcache.output-templates.result", "'..'"),
+    ),
+    (
+        "extension-output-if-any-unknown-input",
+        _set(custom={"imcache": {"output-if-any": {"result": ["flag", "flagg"]}}}),
+        ("custom.imcache.output-if-any.result", "'flagg'"),
+    ),
+    (
+        "extension-template-only-unknown-input",
+        _set(custom={"imcache": {"template-only": ["suffix"]}}),
+        ("custom.imcache.template-only", "'suffix'"),
+    ),
+    (
+        "extension-divide-by-zero",
+        _set(custom={"imcache": {"formats": {"level": {"printf": "%.3f", "divide-by": 0}}}}),
+        ("custom.imcache.formats.level.divide-by", "above 0"),
+    ),
+    (
+        "extension-format-unknown-property",
+        _set(custom={"imcache": {"formats": {"level": {"printf": "%.3f", "divide": 2}}}}),
+        ("custom.imcache.formats.level.divide", "divide-by"),
+    ),
+    (
+        "value-key-missing-without-template-only",
+        _add_input(id="suffix", name="suffix", type="String", optional=True, value_key="[SUFFIX]"),
+        ('(id "suffix").value-key', "[SUFFIX]", "command-line"),
+    ),
     # The loader checks a default against value-choices; a default that breaks the input's own
     # type or range is as broken, yet it only surfaces when a run applies it, as a UsageError.
     (

@@ -27,7 +27,7 @@ from imcache.core.interfaces.model import (
     OutputSpec,
     Rule,
 )
-from imcache.core.interfaces.templates import template_fields
+from imcache.core.interfaces.templates import FIELD, template_fields
 from imcache.core.record import replace
 
 # Boutiques 0.5 properties, plus the few that NiWrap's descriptors add. Anything else is refused,
@@ -117,7 +117,18 @@ SUB_KEYS = frozenset(
     ["id", "name", "description", "command-line", "inputs", "output-files", "groups"]
 )
 EXTENSION_KEYS = frozenset(
-    ["defaults", "maps", "formats", "env", "rules", "tool-check", "output-names"]
+    [
+        "defaults",
+        "maps",
+        "formats",
+        "env",
+        "rules",
+        "tool-check",
+        "output-names",
+        "output-templates",
+        "output-if-any",
+        "template-only",
+    ]
 )
 SCALAR_TYPES = ("File", "String", "Number", "Flag")
 # Files imcache itself writes into every entry folder: no output may take these names.
@@ -292,7 +303,7 @@ def _parse_body(
         outputs=outputs,
         groups=groups,
     )
-    _check_body(ctx, body, where)
+    _check_body(ctx, body, where, frozenset(ext.template_only))
     return body
 
 
@@ -523,7 +534,9 @@ def _parse_groups(ctx: _Context, value: object, where: str) -> tuple[GroupSpec, 
     return tuple(groups)
 
 
-def _check_body(ctx: _Context, body: Body, where: str) -> None:
+def _check_body(
+    ctx: _Context, body: Body, where: str, template_only: frozenset[str] = frozenset()
+) -> None:
     """Cross-references inside one command line: value-keys and ids must all resolve."""
     input_ids = {spec.id for spec in body.inputs}
     group_ids = {group.id for group in body.groups}
@@ -531,7 +544,7 @@ def _check_body(ctx: _Context, body: Body, where: str) -> None:
     known_keys |= {out.value_key for out in body.outputs if out.value_key}
     for spec in body.inputs:
         at = _join(where, f'inputs (id "{spec.id}")')
-        if spec.value_key not in body.command_line:
+        if spec.value_key not in body.command_line and spec.id not in template_only:
             ctx.fail(
                 _join(at, "value-key"), f"{spec.value_key} does not appear in the command-line"
             )
@@ -645,30 +658,72 @@ def _parse_extension(ctx: _Context, custom: object) -> Extension:
     tool_check = obj.get("tool-check", "mtime")
     if tool_check not in ("mtime", "content"):
         ctx.fail(_join(where, "tool-check"), "must be 'mtime' or 'content'")
+    formats, divisors = _parse_formats(ctx, obj.get("formats", {}), _join(where, "formats"))
+    if_any = _object(ctx, obj.get("output-if-any", {}), _join(where, "output-if-any"))
     return Extension(
-        defaults=_string_map(ctx, obj.get("defaults", {}), _join(where, "defaults")),
+        defaults=_parse_defaults(ctx, obj.get("defaults", {}), _join(where, "defaults")),
         maps={
             name: _string_map(ctx, table, f"{where}.maps.{name}")
             for name, table in _object(ctx, obj.get("maps", {}), _join(where, "maps")).items()
         },
-        formats=_parse_formats(ctx, obj.get("formats", {}), _join(where, "formats")),
+        formats=formats,
+        divisors=divisors,
         env=_parse_env_specs(ctx, obj.get("env", {}), _join(where, "env")),
         rules=_parse_rules(ctx, obj.get("rules", []), _join(where, "rules")),
         tool_check=tool_check,
         output_names=_string_map(ctx, obj.get("output-names", {}), _join(where, "output-names")),
+        output_templates=_string_map(
+            ctx, obj.get("output-templates", {}), _join(where, "output-templates")
+        ),
+        output_if_any={
+            key: ctx.id_list(if_any, key, _join(where, "output-if-any")) for key in if_any
+        },
+        template_only=ctx.id_list(obj, "template-only", where),
     )
 
 
-def _parse_formats(ctx: _Context, value: object, where: str) -> dict[str, str]:
-    """printf-style formats of numbers (`%.2f`): tried on a number now, not at the first run."""
-    formats = _string_map(ctx, value, where)
-    for input_id, text in formats.items():
+def _parse_defaults(ctx: _Context, value: object, where: str) -> dict[str, tuple[str, ...]]:
+    """A template, or a list of templates tried in turn (`["{in_file|stem}{suffix}", ...]`)."""
+    defaults = {}
+    for input_id, item in _object(ctx, value, where).items():
+        templates = [item] if isinstance(item, str) else item
+        if not isinstance(templates, list) or not templates:
+            ctx.fail(_join(where, input_id), "must be a template or a non-empty list of them")
+        if not all(isinstance(text, str) for text in templates):
+            ctx.fail(_join(where, input_id), "must be a template or a non-empty list of them")
+        defaults[input_id] = tuple(cast(list[str], templates))
+    return defaults
+
+
+def _parse_formats(
+    ctx: _Context, value: object, where: str
+) -> tuple[dict[str, str], dict[str, float]]:
+    """printf-style formats of numbers (`%.2f`), or `{"printf": "%.3f", "divide-by": 2.35}` for a
+    value the tool wants in other units (nipype's Smooth passes a FWHM as a sigma). Formats are
+    tried on a number now, not at the first run."""
+    formats: dict[str, str] = {}
+    divisors: dict[str, float] = {}
+    for input_id, item in _object(ctx, value, where).items():
+        at = _join(where, input_id)
+        if isinstance(item, dict):
+            obj = ctx.mapping(item, at, frozenset({"printf", "divide-by"}))
+            text = ctx.text(obj, "printf", _join(at, "printf"), default="%s")
+            divisor = ctx.number(obj, "divide-by", at)
+            if divisor is not None:
+                if divisor <= 0:
+                    ctx.fail(_join(at, "divide-by"), "must be a number above 0")
+                divisors[input_id] = float(divisor)
+        elif isinstance(item, str):
+            text = item
+        else:
+            ctx.fail(at, "must be a printf format or an object with printf and divide-by")
         try:
             text % 1.5
             text % 1
         except (TypeError, ValueError, KeyError) as exc:
-            ctx.fail(_join(where, input_id), f"{text!r} is not a format of one number ({exc})")
-    return formats
+            ctx.fail(at, f"{text!r} is not a format of one number ({exc})")
+        formats[input_id] = text
+    return formats, divisors
 
 
 def _object(ctx: _Context, value: object, where: str) -> dict[str, Any]:
@@ -739,20 +794,34 @@ def _check_extension_refs(ctx: _Context, interface: Interface) -> None:
     input_ids = {spec.id for spec in interface.inputs}
     refs: list[tuple[str, str]] = [(f"custom.imcache.defaults.{i}", i) for i in ext.defaults]
     refs += [(f"custom.imcache.formats.{i}", i) for i in ext.formats]
+    refs += [("custom.imcache.template-only", i) for i in ext.template_only]
+    refs += [
+        (f"custom.imcache.output-if-any.{o}", i)
+        for o, ids in ext.output_if_any.items()
+        for i in ids
+    ]
     for index, rule in enumerate(ext.rules):
         at = f"custom.imcache.rules[{index}]"
         refs += [(at, rule.if_set), *((at, i) for i in (*rule.require, *rule.render))]
     for where, ref in refs:
         if ref not in input_ids:
             ctx.fail(where, f"unknown input id {ref!r}{_suggest(ref, input_ids)}")
-    for input_id, template in ext.defaults.items():
-        _check_default_template(ctx, interface, input_id, template)
+    for input_id, templates in ext.defaults.items():
+        for template in templates:
+            _check_template(ctx, interface, f"custom.imcache.defaults.{input_id}", template)
+    output_ids = {out.id for out in interface.outputs}
+    for key in ("output-templates", "output-if-any"):
+        for output_id in ext.output_templates if key == "output-templates" else ext.output_if_any:
+            if output_id not in output_ids:
+                where = f"custom.imcache.{key}.{output_id}"
+                ctx.fail(where, f"is not the id of an output{_suggest(output_id, output_ids)}")
+    for output_id, template in ext.output_templates.items():
+        where = f"custom.imcache.output-templates.{output_id}"
+        _check_template(ctx, interface, where, template)
+        _check_template_stays_inside(ctx, FIELD.sub("x", template), where)
 
 
-def _check_default_template(
-    ctx: _Context, interface: Interface, input_id: str, template: str
-) -> None:
-    where = f"custom.imcache.defaults.{input_id}"
+def _check_template(ctx: _Context, interface: Interface, where: str, template: str) -> None:
     input_ids = {spec.id for spec in interface.inputs}
     env_names = {env.name for env in interface.extension.env}
     for field in template_fields(template, lambda problem: ctx.fail(where, problem)):

@@ -150,13 +150,18 @@ class Rule:
 class Extension:
     """What imcache reads from `custom.imcache`; see docs/interfaces.md."""
 
-    defaults: dict[str, str] = field(default_factory=dict)
+    # input id -> templates tried in turn; the first whose fields all have values is the default
+    defaults: dict[str, tuple[str, ...]] = field(default_factory=dict)
     maps: dict[str, dict[str, str]] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)
+    divisors: dict[str, float] = field(default_factory=dict)  # a Number divided before formatting
     env: tuple[EnvSpec, ...] = ()
     rules: tuple[Rule, ...] = ()
     tool_check: Literal["mtime", "content"] = "mtime"
     output_names: dict[str, str] = field(default_factory=dict)
+    output_templates: dict[str, str] = field(default_factory=dict)  # output id -> path template
+    output_if_any: dict[str, tuple[str, ...]] = field(default_factory=dict)  # output id -> inputs
+    template_only: tuple[str, ...] = ()  # inputs that feed templates, never the command line
 
 
 @record

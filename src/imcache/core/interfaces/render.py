@@ -11,6 +11,7 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Mapping
+from typing import NoReturn
 
 from imcache.core.errors import UsageError
 from imcache.core.interfaces.model import (
@@ -24,6 +25,8 @@ from imcache.core.interfaces.model import (
     Value,
     Values,
 )
+from imcache.core.interfaces.templates import expand
+from imcache.core.interfaces.values import template_lookup
 from imcache.core.record import record
 
 # The files imcache writes into every entry; an output named by a value may not take them.
@@ -42,11 +45,20 @@ class PlannedOutput:
     path: str  # relative to the entry folder; a glob pattern for list outputs
 
 
-def plan_outputs(interface: Interface, values: Values) -> list[PlannedOutput]:
+def plan_outputs(
+    interface: Interface, values: Values, declared_env: Mapping[str, str] | None = None
+) -> list[PlannedOutput]:
     """The outputs this run should produce, with their paths inside the entry folder."""
     planned = []
+    extension = interface.extension
     for spec in interface.outputs:
-        path = _fill_path_template(interface, spec, values)
+        if_any = extension.output_if_any.get(spec.id)
+        if if_any is not None and not any(values.get(i) not in (None, False) for i in if_any):
+            continue  # none of the inputs that ask for this output was given
+        if spec.id in extension.output_templates:
+            path = _fill_extension_template(interface, spec, values, declared_env or {})
+        else:
+            path = _fill_path_template(interface, spec, values)
         if path is not None:
             planned.append(PlannedOutput(spec, path))
     for stream in (interface.stdout_output, interface.stderr_output):
@@ -111,6 +123,7 @@ def split_words(segments: list[Segment]) -> list[str]:
 class _Renderer:
     def __init__(self, interface: Interface, overrides: Mapping[str, str]) -> None:
         self.formats = interface.extension.formats
+        self.divisors = interface.extension.divisors
         self.overrides = overrides
 
     def body(self, body: Body, values: Values, output_paths: Mapping[str, str]) -> list[Segment]:
@@ -150,6 +163,8 @@ class _Renderer:
         if isinstance(item, FileArg):
             return item.path
         if spec.id in self.formats and isinstance(item, int | float):
+            if spec.id in self.divisors:  # a value in the tool's other units
+                item = item / self.divisors[spec.id]
             return self.formats[spec.id] % item
         return str(item)
 
@@ -193,8 +208,28 @@ def _fill_path_template(interface: Interface, spec: OutputSpec, values: Values) 
             ),
             path,
         )
+    return _inside_entry(interface, spec, path, path != spec.path_template)
+
+
+def _fill_extension_template(
+    interface: Interface, spec: OutputSpec, values: Values, declared_env: Mapping[str, str]
+) -> str | None:
+    """A `custom.imcache.output-templates` path (`{out_file|stem}_mask{env.X|ext}`), or None
+    when one of its fields has no value (the output is not expected)."""
+
+    def fail(problem: str) -> NoReturn:
+        raise UsageError(f"{interface.name}: output {spec.label}: {problem}", "check its inputs")
+
+    template = interface.extension.output_templates[spec.id]
+    lookup = template_lookup(values, declared_env)
+    path = expand(template, lookup, interface.extension.maps, fail)
+    return None if path is None else _inside_entry(interface, spec, path, True)
+
+
+def _inside_entry(interface: Interface, spec: OutputSpec, path: str, from_values: bool) -> str:
+    """The path, once sure that it names a file of its own inside the entry folder."""
     normal = posixpath.normpath(path)
-    if normal in OWN_FILES and path != spec.path_template:
+    if normal in OWN_FILES and from_values:
         raise UsageError(
             f"{interface.name}: output {spec.label} would be named {normal!r}, "
             "a name imcache keeps for its own files in every entry",

@@ -9,7 +9,7 @@ import json
 import math
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import NoReturn
 
 from imcache.core.errors import UsageError
@@ -253,10 +253,9 @@ def _parse_number(raw: object) -> int | float | None:
     return number if math.isfinite(number) else None
 
 
-def _apply_derived_defaults(
-    interface: Interface, values: Values, env: Mapping[str, str], checker: _Checker
-) -> None:
-    declared = relevant_env(interface, env)
+def template_lookup(values: Values, declared: Mapping[str, str]) -> Callable[[Field], str | None]:
+    """How a template field finds its text: an input's value (a File's name as given) or a
+    declared environment variable; None where the input has no value."""
 
     def lookup(field: Field) -> str | None:
         if field.env:
@@ -269,13 +268,23 @@ def _apply_derived_defaults(
             return None
         return value.given if isinstance(value, FileArg) else str(value)
 
+    return lookup
+
+
+def _apply_derived_defaults(
+    interface: Interface, values: Values, env: Mapping[str, str], checker: _Checker
+) -> None:
+    lookup = template_lookup(values, relevant_env(interface, env))
+
     def fail(problem: str) -> NoReturn:
         checker.fail(f"default of {problem}")
 
-    for input_id, template in interface.extension.defaults.items():
+    for input_id, templates in interface.extension.defaults.items():
         if input_id in values:
             continue
-        text = expand(template, lookup, interface.extension.maps, fail)
-        if text is not None:
-            spec = interface.body.input(input_id)
-            values[input_id] = checker.value(spec, text, "--")
+        for template in templates:  # the first whose fields all have values
+            text = expand(template, lookup, interface.extension.maps, fail)
+            if text is not None:
+                spec = interface.body.input(input_id)
+                values[input_id] = checker.value(spec, text, "--")
+                break
