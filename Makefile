@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # apt-get needs root; elsewhere sudo, if there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint format system-deps clean bench
+.PHONY: demo test lint format system-deps clean bench man install
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,10 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The real tools the demo and the tests run: MRtrix3 (mrcat, ...), Connectome Workbench
-# (wb_command), setpriv (util-linux, for tests that act as other users) and Debian's python3 (those
-# users cannot reach a venv under /root).
+# (wb_command), setpriv (util-linux, for tests that act as other users), Debian's python3 (those
+# users cannot reach a venv under /root), groff and man (the tests render the man pages).
 SYSTEM_PACKAGES := mrcat:mrtrix3 wb_command:connectome-workbench setpriv:util-linux \
-	/usr/bin/python3:python3
+	/usr/bin/python3:python3 groff:groff-base man:man-db
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
@@ -51,3 +51,18 @@ bench: $(VENV)/.installed system-deps
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 	    --no-install-recommends xxhash >/dev/null; }
 	$(BIN)/python -m bench
+
+# The man pages in man/ are made from the click app; `make man` remakes them after a change.
+man: $(VENV)/.installed
+	$(BIN)/python -m imcache.cli.manpage man
+
+# Man pages and shell completions (the package itself: `pip install .`).
+PREFIX ?= /usr/local
+SHARE = $(DESTDIR)$(PREFIX)/share
+install:
+	install -d $(SHARE)/man/man1 $(SHARE)/bash-completion/completions \
+	  $(SHARE)/zsh/site-functions $(SHARE)/fish/vendor_completions.d
+	install -m 644 man/*.1 $(SHARE)/man/man1/
+	install -m 644 completions/imcache.bash $(SHARE)/bash-completion/completions/imcache
+	install -m 644 completions/_imcache $(SHARE)/zsh/site-functions/_imcache
+	install -m 644 completions/imcache.fish $(SHARE)/fish/vendor_completions.d/imcache.fish
