@@ -62,16 +62,6 @@ MINE = (
 FSL_VERSION = "6.0.7"  # the FSL whose output names the definitions follow (MCFLIRT)
 
 # What the definition language cannot say yet (see the report): each xfail names it.
-VALUE_MAP = (
-    "a value cannot be rendered through a map: nipype's Threshold renders direction 'above' as "
-    "-uthr and 'below' as -thr; a rule renders one fixed text for any value, so the definition "
-    "takes only 'above' (leaving direction out is nipype's default, 'below')"
-)
-STRING_FORMAT = (
-    "a String value cannot be formatted: nipype's MCFLIRT renders interpolation with the argstr "
-    "'-%s_final' (-spline_final); text glued after an optional value stays when it is not given, "
-    "and formats apply to Numbers only"
-)
 LIST_COUNT = (
     "the number of a list's items cannot be rendered: nipype's FAST passes -S <len(in_files)> "
     "before the channels (and names _restore_N and _bias_N per channel), so the definition "
@@ -516,8 +506,6 @@ def _convert_xfm_cases() -> Iterator[Case]:
 
 CASES = list(fsl_cases())
 XFAILS = {
-    "thr-below-given-gz": VALUE_MAP,
-    "mcf-interpolation-gz": STRING_FORMAT,
     "fast-two-channels-gz": LIST_COUNT,
     "susan-usans-gz": PAIRS,
 }

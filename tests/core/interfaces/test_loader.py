@@ -240,6 +240,38 @@ BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
         ("custom.imcache.formats.level.divide", "divide-by"),
     ),
     (
+        "extension-map-lacks-a-choice",
+        _set(
+            custom={
+                "imcache": {
+                    "maps": {"speed": {"fast": "-f"}},
+                    "formats": {"mode": {"map": "speed"}},
+                }
+            }
+        ),
+        ("custom.imcache.formats.mode.map", "'speed'", "'slow'"),
+    ),
+    (
+        "extension-map-unknown",
+        _set(custom={"imcache": {"formats": {"mode": {"map": "speed"}}}}),
+        ("custom.imcache.formats.mode.map", "'speed'", "not a table"),
+    ),
+    (
+        "extension-number-format-on-a-string",
+        _set(custom={"imcache": {"formats": {"mode": "%.2f"}}}),
+        ("custom.imcache.formats.mode", "'%.2f'", "String"),
+    ),
+    (
+        "extension-format-on-a-file",
+        _set(custom={"imcache": {"formats": {"in_file": "%s"}}}),
+        ("custom.imcache.formats.in_file", "File"),
+    ),
+    (
+        "extension-divide-a-string",
+        _set(custom={"imcache": {"formats": {"mode": {"divide-by": 2}}}}),
+        ("custom.imcache.formats.mode.divide-by", "Numbers only"),
+    ),
+    (
         "value-key-missing-without-template-only",
         _add_input(id="suffix", name="suffix", type="String", optional=True, value_key="[SUFFIX]"),
         ('(id "suffix").value-key', "[SUFFIX]", "command-line"),

@@ -28,7 +28,8 @@ from imcache.core.interfaces.model import (
     Rule,
 )
 from imcache.core.interfaces.templates import FIELD, template_fields
-from imcache.core.record import replace
+from imcache.core.record import field as record_field
+from imcache.core.record import record, replace
 
 # Boutiques 0.5 properties, plus the few that NiWrap's descriptors add. Anything else is refused,
 # because a misspelt key ("optinal") would otherwise silently change what a definition means.
@@ -658,7 +659,7 @@ def _parse_extension(ctx: _Context, custom: object) -> Extension:
     tool_check = obj.get("tool-check", "mtime")
     if tool_check not in ("mtime", "content"):
         ctx.fail(_join(where, "tool-check"), "must be 'mtime' or 'content'")
-    formats, divisors = _parse_formats(ctx, obj.get("formats", {}), _join(where, "formats"))
+    formats = _parse_formats(ctx, obj.get("formats", {}), _join(where, "formats"))
     if_any = _object(ctx, obj.get("output-if-any", {}), _join(where, "output-if-any"))
     return Extension(
         defaults=_parse_defaults(ctx, obj.get("defaults", {}), _join(where, "defaults")),
@@ -666,8 +667,9 @@ def _parse_extension(ctx: _Context, custom: object) -> Extension:
             name: _string_map(ctx, table, f"{where}.maps.{name}")
             for name, table in _object(ctx, obj.get("maps", {}), _join(where, "maps")).items()
         },
-        formats=formats,
-        divisors=divisors,
+        formats=formats.printf,
+        divisors=formats.divisors,
+        value_maps=formats.maps,
         env=_parse_env_specs(ctx, obj.get("env", {}), _join(where, "env")),
         rules=_parse_rules(ctx, obj.get("rules", []), _join(where, "rules")),
         tool_check=tool_check,
@@ -695,35 +697,65 @@ def _parse_defaults(ctx: _Context, value: object, where: str) -> dict[str, tuple
     return defaults
 
 
-def _parse_formats(
-    ctx: _Context, value: object, where: str
-) -> tuple[dict[str, str], dict[str, float]]:
-    """printf-style formats of numbers (`%.2f`), or `{"printf": "%.3f", "divide-by": 2.35}` for a
-    value the tool wants in other units (nipype's Smooth passes a FWHM as a sigma). Formats are
-    tried on a number now, not at the first run."""
-    formats: dict[str, str] = {}
-    divisors: dict[str, float] = {}
+@record
+class Formats:
+    printf: dict[str, str] = record_field(default_factory=dict)
+    divisors: dict[str, float] = record_field(default_factory=dict)
+    maps: dict[str, str] = record_field(default_factory=dict)
+
+
+def _parse_formats(ctx: _Context, value: object, where: str) -> Formats:
+    """How a value is written on the command line: a printf format (`%.2f`, `-%s_final`), or an
+    object with `printf`, `divide-by` (a Number the tool wants in other units: nipype's Smooth
+    passes a FWHM as a sigma) and `map` (a String written through a table of `maps`: nipype's
+    Threshold writes direction 'above' as `u`). Formats are tried on a value when the whole
+    definition is read (`_check_formats`), not at the first run."""
+    formats = Formats()
     for input_id, item in _object(ctx, value, where).items():
         at = _join(where, input_id)
-        if isinstance(item, dict):
-            obj = ctx.mapping(item, at, frozenset({"printf", "divide-by"}))
-            text = ctx.text(obj, "printf", _join(at, "printf"), default="%s")
-            divisor = ctx.number(obj, "divide-by", at)
-            if divisor is not None:
-                if divisor <= 0:
-                    ctx.fail(_join(at, "divide-by"), "must be a number above 0")
-                divisors[input_id] = float(divisor)
-        elif isinstance(item, str):
-            text = item
-        else:
-            ctx.fail(at, "must be a printf format or an object with printf and divide-by")
+        if isinstance(item, str):
+            formats.printf[input_id] = item
+            continue
+        if not isinstance(item, dict):
+            ctx.fail(at, "must be a printf format or an object with printf, divide-by, map")
+        obj = ctx.mapping(item, at, frozenset({"printf", "divide-by", "map"}))
+        if "printf" in obj:
+            formats.printf[input_id] = ctx.text(obj, "printf", _join(at, "printf"))
+        if "map" in obj:
+            formats.maps[input_id] = ctx.text(obj, "map", _join(at, "map"))
+        divisor = ctx.number(obj, "divide-by", at)
+        if divisor is not None:
+            if divisor <= 0:
+                ctx.fail(_join(at, "divide-by"), "must be a number above 0")
+            formats.divisors[input_id] = float(divisor)
+    return formats
+
+
+def _check_formats(ctx: _Context, interface: Interface) -> None:
+    """Each format fits its input: printf takes the input's type, a map has every choice."""
+    ext = interface.extension
+    by_id = {spec.id: spec for spec in interface.inputs}
+    for input_id, text in ext.formats.items():
+        at = f"custom.imcache.formats.{input_id}"
+        spec = by_id[input_id]
+        samples: tuple[object, ...] = ("text",) if spec.type == "String" else (1.5, 1)
+        if spec.type not in ("String", "Number"):
+            ctx.fail(at, f"formats apply to Number and String inputs, not {spec.type}")
         try:
-            text % 1.5
-            text % 1
+            for sample in samples:
+                text % sample
         except (TypeError, ValueError, KeyError) as exc:
-            ctx.fail(at, f"{text!r} is not a format of one number ({exc})")
-        formats[input_id] = text
-    return formats, divisors
+            ctx.fail(at, f"{text!r} is not a format of one {spec.type} ({exc})")
+    for input_id, name in ext.value_maps.items():
+        at = f"custom.imcache.formats.{input_id}.map"
+        if name not in ext.maps:
+            ctx.fail(at, f"{name!r} is not a table of custom.imcache.maps")
+        missing = [c for c in by_id[input_id].choices or () if str(c) not in ext.maps[name]]
+        if missing:
+            ctx.fail(at, f"the table {name!r} has no entry for the choices {missing}")
+    for input_id in ext.divisors:
+        if by_id[input_id].type != "Number":
+            ctx.fail(f"custom.imcache.formats.{input_id}.divide-by", "applies to Numbers only")
 
 
 def _object(ctx: _Context, value: object, where: str) -> dict[str, Any]:
@@ -793,7 +825,8 @@ def _check_extension_refs(ctx: _Context, interface: Interface) -> None:
     ext = interface.extension
     input_ids = {spec.id for spec in interface.inputs}
     refs: list[tuple[str, str]] = [(f"custom.imcache.defaults.{i}", i) for i in ext.defaults]
-    refs += [(f"custom.imcache.formats.{i}", i) for i in ext.formats]
+    refs += [(f"custom.imcache.formats.{i}", i) for i in (*ext.formats, *ext.value_maps)]
+    refs += [(f"custom.imcache.formats.{i}", i) for i in ext.divisors]
     refs += [("custom.imcache.template-only", i) for i in ext.template_only]
     refs += [
         (f"custom.imcache.output-if-any.{o}", i)
@@ -806,6 +839,7 @@ def _check_extension_refs(ctx: _Context, interface: Interface) -> None:
     for where, ref in refs:
         if ref not in input_ids:
             ctx.fail(where, f"unknown input id {ref!r}{_suggest(ref, input_ids)}")
+    _check_formats(ctx, interface)
     for input_id, templates in ext.defaults.items():
         for template in templates:
             _check_template(ctx, interface, f"custom.imcache.defaults.{input_id}", template)

@@ -155,6 +155,7 @@ class Extension:
     maps: dict[str, dict[str, str]] = field(default_factory=dict)
     formats: dict[str, str] = field(default_factory=dict)
     divisors: dict[str, float] = field(default_factory=dict)  # a Number divided before formatting
+    value_maps: dict[str, str] = field(default_factory=dict)  # input id -> table of `maps`
     env: tuple[EnvSpec, ...] = ()
     rules: tuple[Rule, ...] = ()
     tool_check: Literal["mtime", "content"] = "mtime"

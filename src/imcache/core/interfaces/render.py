@@ -124,6 +124,8 @@ class _Renderer:
     def __init__(self, interface: Interface, overrides: Mapping[str, str]) -> None:
         self.formats = interface.extension.formats
         self.divisors = interface.extension.divisors
+        self.value_maps = interface.extension.value_maps
+        self.maps = interface.extension.maps
         self.overrides = overrides
 
     def body(self, body: Body, values: Values, output_paths: Mapping[str, str]) -> list[Segment]:
@@ -162,9 +164,11 @@ class _Renderer:
     def text(self, spec: InputSpec, item: Scalar) -> str:
         if isinstance(item, FileArg):
             return item.path
-        if spec.id in self.formats and isinstance(item, int | float):
-            if spec.id in self.divisors:  # a value in the tool's other units
-                item = item / self.divisors[spec.id]
+        if spec.id in self.value_maps:  # the loader made sure every choice has an entry
+            item = self.maps[self.value_maps[spec.id]].get(str(item), str(item))
+        if spec.id in self.divisors and isinstance(item, int | float):
+            item = item / self.divisors[spec.id]  # a value in the tool's other units
+        if spec.id in self.formats and isinstance(item, int | float | str):
             return self.formats[spec.id] % item
         return str(item)
 
