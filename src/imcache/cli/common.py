@@ -14,7 +14,7 @@ from imcache.core.store import Store, cache_root
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 user error; 2 bad usage; 3 internal error (a log is written); "
-    "130 interrupted; the tool's own code when the tool fails."
+    "130 interrupted (Ctrl-C); 143 stopped (SIGTERM); the tool's own code when the tool fails."
 )
 
 
@@ -63,10 +63,41 @@ class ToolEcho:
 _line_open = False  # the tool's last echoed line has no end yet
 
 
-def say(message: str) -> None:
-    """One line for people, on stderr: stdout carries results only."""
+# Line colours for a person at a terminal: a hit, a run, trouble.
+TONES = {"hit": "green", "ran": "yellow", "warning": "yellow", "error": "red"}
+_color_setting = "auto"  # the group's --color (or IMCACHE_COLOR, NO_COLOR, imcache.toml)
+
+
+def use_color(setting: str) -> None:
+    """Set by the group for this process: auto, always or never."""
+    global _color_setting
+    _color_setting = setting
+
+
+def person_watching(stream: Any) -> bool:
+    """A terminal, colours allowed (NO_COLOR unset), not a dumb one."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def color_on(stream: Any) -> bool:
+    """Colours, spinners and tables on `stream`: 'always', or 'auto' where a person watches."""
+    if _color_setting == "always":
+        return True
+    return _color_setting == "auto" and person_watching(stream)
+
+
+def say(message: str, tone: str | None = None) -> None:
+    """One line for people, on stderr: stdout carries results only. Coloured on a terminal
+    (`tone`: hit, ran, warning, error; 'error:' and 'warning:' lines find theirs alone)."""
     global _line_open
     if _line_open:
         click.echo("", err=True)
         _line_open = False
-    click.echo(f"imcache: {message}", err=True)
+    line = f"imcache: {message}"
+    tone = tone or next((t for t in ("error", "warning") if message.startswith(f"{t}:")), None)
+    if tone is not None and color_on(sys.stderr):
+        click.echo(click.style(line, fg=TONES[tone]), err=True, color=True)
+        return
+    click.echo(line, err=True)

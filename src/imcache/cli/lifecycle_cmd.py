@@ -5,12 +5,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import sys
 import time
 from typing import Any
 
 import click
 
-from imcache.cli.common import say, store_of
+from imcache.cli.common import color_on, say, store_of
 from imcache.core import lifecycle
 from imcache.core.errors import UsageError
 
@@ -186,12 +187,48 @@ def ls(ctx: click.Context, pattern: str | None, as_json: bool) -> None:
             rows.append(row)
         emit_json(rows, compact=len(rows) > 1000)
         return
+    if entries and color_on(sys.stdout):
+        _ls_table(entries)
+        return
     for entry in entries:
         click.echo(
             f"{entry.interface}  {entry.key[:12]}  {human_bytes(entry.bytes):>9}  "
             f"created {lifecycle.format_time(entry.created_ns)}  "
             f"used {lifecycle.format_time(entry.last_used_ns)}"
         )
+
+
+def _ls_table(entries: list[lifecycle.Entry]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("interface", overflow="fold")  # the one column that may wrap
+    for column, width in (("key", 12), ("size", 9), ("created", 16), ("last used", 16)):
+        table.add_column(
+            column, justify="right" if column == "size" else "left", no_wrap=True, min_width=width
+        )
+    for entry in entries:
+        table.add_row(
+            Text(entry.interface),  # a name is shown as it is, never read as markup
+            entry.key[:12],
+            human_bytes(entry.bytes),
+            _minute(entry.created_ns),
+            _minute(entry.last_used_ns),
+        )
+    _console().print(table)
+
+
+def _minute(ns: int) -> str:
+    """Local time to the minute, for a person (the plain listing keeps the full form)."""
+    return lifecycle.format_time(ns)[:16].replace("T", " ")
+
+
+def _console() -> Any:
+    """A console for a person (the caller checked), on stdout: tables are results."""
+    from rich.console import Console
+
+    return Console(file=sys.stdout, force_terminal=True)
 
 
 def _inputs(record: dict[str, Any]) -> dict[str, str]:
@@ -252,6 +289,9 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(found.__dict__)
         return
+    if color_on(sys.stdout):
+        _stats_table(found)
+        return
     click.echo(f"entries: {found.entries}, {human_bytes(found.bytes)}")
     since = f" since {found.since}" if found.since else ""
     events = found.events
@@ -264,3 +304,33 @@ def stats(ctx: click.Context, as_json: bool) -> None:
             f"  {name}: {row.get('entries', 0)} entries, {human_bytes(row.get('bytes', 0))}, "
             f"{row.get('hits', 0)} hits, {row.get('misses', 0)} misses"
         )
+
+
+def _stats_table(found: lifecycle.Stats) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    events = found.events
+    console = _console()
+    console.print(f"[bold]entries[/] {found.entries}, {human_bytes(found.bytes)}", highlight=False)
+    since = f" since {found.since}" if found.since else ""
+    console.print(
+        f"[green]hits {events.get('hit', 0)}[/], [yellow]misses {events.get('miss', 0)}[/], "
+        f"[red]failures {events.get('fail', 0)}[/]{since}",
+        highlight=False,
+    )
+    if not found.per_interface:
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("interface", no_wrap=True)
+    for column in ("entries", "size", "hits", "misses"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for name, row in found.per_interface.items():
+        table.add_row(
+            Text(name),
+            str(row.get("entries", 0)),
+            human_bytes(row.get("bytes", 0)),
+            str(row.get("hits", 0)),
+            str(row.get("misses", 0)),
+        )
+    console.print(table)

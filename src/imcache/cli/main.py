@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import click
 
 from imcache import __version__
-from imcache.cli.common import EXIT_CODES_HELP, Settings, say
+from imcache.cli.common import EXIT_CODES_HELP, Settings, say, use_color
 from imcache.core.errors import ImcacheError
 
 # Each command's module is imported only when that command is used: a hit (`run`) must not pay
@@ -66,6 +66,7 @@ class ImcacheGroup(click.Group):
         complete_var: str | None,
         extra: dict[str, Any],
     ) -> int:
+        use_color("auto")  # until the settings are read (one process may run several commands)
         try:
             result = super().main(args, prog_name or "imcache", complete_var, False, **extra)
             return result if isinstance(result, int) else 0
@@ -151,6 +152,7 @@ def cli(
         color=config.color.value,
         config=config,
     )
+    use_color(config.color.value)  # for every line said, errors after the command included
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from typing import Any, BinaryIO, cast
 
 import click
 
-from imcache.cli.common import EXIT_CODES_HELP, Settings, ToolEcho, echo_line, say
+from imcache.cli.common import EXIT_CODES_HELP, Settings, ToolEcho, color_on, echo_line, say
 from imcache.core.errors import UsageError
 from imcache.core.export import Placed, export_outputs, parse_exports
 from imcache.core.run import Plan, RunRequest, RunResult, look_up, plan_run
@@ -34,13 +34,19 @@ class RunCommand(click.Command):
 
 
 class StderrReporter:
-    """Tells people what happens, on stderr; the tool's own output streams there too."""
+    """Tells people what happens, on stderr; the tool's own output streams there too (and, for
+    a person at a terminal, a spinner while the tool is silent)."""
 
-    def __init__(self, progress: Any = None) -> None:
+    def __init__(self, progress: Any = None, spinner: bool = False) -> None:
         self.progress = progress  # the hashing bar: gone before anything else is said
-        self.echo: BinaryIO | None = (
-            cast(BinaryIO, ToolEcho(sys.stderr.buffer)) if hasattr(sys.stderr, "buffer") else None
-        )
+        raw = getattr(sys.stderr, "buffer", None)
+        self.echo: BinaryIO | None = cast(BinaryIO, ToolEcho(raw)) if raw is not None else None
+        self.spinner: Any = None
+        if spinner and raw is not None and self.echo is not None:
+            from imcache.cli.progress import ToolSpinner
+
+            self.spinner = ToolSpinner(self.echo, raw)
+            self.echo = cast(BinaryIO, self.spinner)
 
     def waiting(self, plan: Plan) -> None:
         self.end_progress()
@@ -51,15 +57,20 @@ class StderrReporter:
 
     def running(self, plan: Plan) -> None:
         self.end_progress()
-        say(f"{plan.interface.name}: running {plan.tool.name} in {plan.entry}")
+        say(f"{plan.interface.name}: running {plan.tool.name} in {plan.entry}", "ran")
+        if self.spinner is not None:
+            self.spinner.start(f"{plan.interface.name}: running {plan.tool.name}")
 
     def warning(self, message: str) -> None:
         self.end_progress()
         say(f"warning: {message}")
 
     def end_progress(self) -> None:
+        """The hashing bar and the spinner go before anything else is said."""
         if self.progress is not None:
             self.progress.close()
+        if self.spinner is not None:
+            self.spinner.stop()
 
 
 RUN_HELP = f"""Run interface NAME with its inputs, or print the outputs of an identical earlier run.
@@ -135,7 +146,7 @@ def run(
         force=force,
         wanted_output=get_name,
         exported=tuple(name for name, _ in wanted_exports),
-        progress=_progress_bar(settings.color),
+        progress=_progress_bar(),
     )
     if show_help:
         from imcache.cli.interface_help import interface_help
@@ -143,20 +154,21 @@ def run(
 
         interface = resolve(name, search_path(settings.catalogues, settings.env))
         click.echo(interface_help(interface, ctx.get_help()))
+        click.echo("\n" + click.wrap_text(EXIT_CODES_HELP, 78))
         return
     if dry_run:
         _dry_run(plan_run(request), as_json)
         return
-    reporter = StderrReporter(request.progress)
+    reporter = StderrReporter(request.progress, spinner=_redraw_wanted())
     try:
         result = run_interface(request, reporter)
     finally:
         reporter.end_progress()
     _check_produced(result, get_name)
     if result.cached:
-        say(f"{name}: collecting precomputed outputs (key {result.plan.key[:12]})")
+        say(f"{name}: collecting precomputed outputs (key {result.plan.key[:12]})", "hit")
     else:
-        say(f"{name}: done in {result.seconds or 0:.2f} s, cached as {result.plan.key[:12]}")
+        say(f"{name}: done in {result.seconds or 0:.2f} s, cached as {result.plan.key[:12]}", "ran")
     placed = _export(result, wanted_exports, symlink, overwrite)
     _print_result(result, as_json, get_name, placed)
 
@@ -174,15 +186,23 @@ def _export(
     return placed
 
 
-def _progress_bar(color: str) -> Any:
-    """A hashing progress bar where a person watches stderr (imported only then)."""
-    if color == "never" or (
-        color == "auto" and not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
-    ):
-        return None
-    from imcache.cli.progress import HashProgress, wanted
+def _redraw_wanted() -> bool:
+    """A bar or a spinner redraws its line: for a person watching stderr, and not where other
+    processes write to the same terminal at once (make -j), whose lines it would break."""
+    if not color_on(sys.stderr):
+        return False
+    flags = os.environ.get("MAKEFLAGS", "").split()
+    parallel = [f for f in flags if f.startswith("--jobserver") or f.startswith("-j")]
+    return parallel in ([], ["-j1"])
 
-    return HashProgress(force=True) if color == "always" or wanted(sys.stderr) else None
+
+def _progress_bar() -> Any:
+    """A hashing progress bar where a person watches stderr (imported only then)."""
+    if not _redraw_wanted():
+        return None
+    from imcache.cli.progress import HashProgress
+
+    return HashProgress(force=True)
 
 
 def _check_produced(result: RunResult, get_name: str | None) -> None:
