@@ -221,7 +221,7 @@ def workflow(path: Path) -> tuple[dict[str, str], list[dict[str, Any]]]:
 
 def test_workflow_has_the_steps_the_jobs_below_run() -> None:
     env, steps = workflow(WORKFLOW)
-    assert env == {"IMCACHE_BASE_DIR": ".cache"}
+    assert env == {"IMCACHE_BASE_DIR": ".cache", "IMCACHE_SOURCE": "./tools/imcache"}
     assert [s.get("uses", s.get("name")) for s in steps] == [
         "actions/checkout@v4",
         "Install MRtrix3 and imcache",
