@@ -17,6 +17,7 @@ tuples too). Images are small NIfTI volumes; a name ending in `.mat` or `.txt` i
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import warnings
@@ -28,6 +29,7 @@ from typing import Any
 import pytest
 
 from imcache.core.run import Plan, RunRequest, plan_run
+from tests.conftest import REPO, run_ok
 
 IDENTITY = "1 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n"
 
@@ -142,3 +144,23 @@ def check_case(
     shared = sorted(set(ours) & set(theirs))
     assert shared, f"no output named alike: imcache {sorted(ours)}, nipype {sorted(theirs)}"
     assert {name: ours[name] for name in shared} == {name: theirs[name] for name in shared}
+
+
+FSL = REPO / "src/imcache/core/interfaces/catalogue/fsl"
+
+
+def check_help(name: str) -> None:
+    """`imcache run fsl.NAME --help` shows every input as an option and every output by name,
+    and the definition says which nipype class it follows."""
+    definition = json.loads((FSL / f"{name}.json").read_text())
+    assert f"(nipype: fsl.{name})" in definition["description"]
+
+    shown = run_ok("run", f"fsl.{name}", "--help").stdout
+
+    for spec in definition["inputs"]:
+        assert f"--{spec['id'].replace('_', '-')} " in shown, spec["id"]
+    names = definition.get("custom", {}).get("imcache", {}).get("output-names", {})
+    outputs = [names.get(out["id"], out["id"]) for out in definition.get("output-files", [])]
+    outputs += [definition["stdout-output"]["id"]] if "stdout-output" in definition else []
+    for output in outputs:
+        assert f"  {output}  " in shown, output

@@ -20,7 +20,6 @@ nipype's, and no required one that nipype does not name (check_case compares onl
 from __future__ import annotations
 
 import glob
-import json
 import os
 import shlex
 from collections.abc import Callable, Mapping
@@ -30,10 +29,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_ok
 from tests.core.interfaces.nipype_oracle import (
     Case,
     check_case,
+    check_help,
     imcache_words,
     make_files,
     nipype_argv,
@@ -44,7 +43,6 @@ from tests.core.interfaces.nipype_oracle import (
 
 pytest.importorskip("nipype.interfaces.fsl")
 
-FSL = Path(__file__).resolve().parents[3] / "src/imcache/core/interfaces/catalogue/fsl"
 MINE = (
     "Split",
     "BET",
@@ -613,15 +611,4 @@ def test_every_interface_has_three_passing_cases() -> None:
 
 @pytest.mark.parametrize("name", MINE)
 def test_help_lists_inputs_and_outputs(name: str) -> None:
-    definition = json.loads((FSL / f"{name}.json").read_text())
-    assert f"(nipype: fsl.{name})" in definition["description"]
-
-    shown = run_ok("run", f"fsl.{name}", "--help").stdout
-
-    for spec in definition["inputs"]:
-        assert f"--{spec['id'].replace('_', '-')} " in shown, spec["id"]
-    names = definition.get("custom", {}).get("imcache", {}).get("output-names", {})
-    outputs = [names.get(out["id"], out["id"]) for out in definition.get("output-files", [])]
-    outputs += [definition["stdout-output"]["id"]] if "stdout-output" in definition else []
-    for output in outputs:
-        assert f"  {output}  " in shown, output
+    check_help(name)

@@ -23,7 +23,6 @@ tested on its own: MCFLIRT's images under NIFTI_PAIR_GZ, see the last test):
 from __future__ import annotations
 
 import glob
-import json
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -35,9 +34,9 @@ import pytest
 
 from imcache.core.errors import UsageError
 from imcache.core.run import Plan
-from tests.conftest import run_ok
 from tests.core.interfaces.nipype_oracle import (
     Case,
+    check_help,
     imcache_words,
     make_files,
     nipype_argv,
@@ -47,7 +46,6 @@ from tests.core.interfaces.nipype_oracle import (
 
 pytest.importorskip("nipype.interfaces.fsl")
 
-FSL = Path(__file__).resolve().parents[3] / "src/imcache/core/interfaces/catalogue/fsl"
 MINE = (
     "IsotropicSmooth",
     "Threshold",
@@ -637,17 +635,7 @@ def test_every_interface_has_three_passing_cases() -> None:
 
 @pytest.mark.parametrize("name", MINE)
 def test_help_lists_inputs_and_outputs(name: str) -> None:
-    definition = json.loads((FSL / f"{name}.json").read_text())
-    assert f"(nipype: fsl.{name})" in definition["description"]
-
-    shown = run_ok("run", f"fsl.{name}", "--help").stdout
-
-    for spec in definition["inputs"]:
-        assert f"--{spec['id'].replace('_', '-')} " in shown, spec["id"]
-    names = definition.get("custom", {}).get("imcache", {}).get("output-names", {})
-    outputs = [names.get(out["id"], out["id"]) for out in definition.get("output-files", [])]
-    for output in outputs:
-        assert f"  {output}  " in shown, output
+    check_help(name)
 
 
 # Jobs that nipype refuses (xor, requires) are refused by imcache too, before anything runs.
