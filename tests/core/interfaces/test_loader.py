@@ -272,6 +272,26 @@ BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
         ("custom.imcache.formats.mode.divide-by", "Numbers only"),
     ),
     (
+        "shell-redirection-in-command-line",
+        _set(command_line="tool [FLAG] [LEVEL] [MODE] [IN] [OUT] > log.txt"),
+        ("command-line", "shell syntax (>)", "without a shell"),
+    ),
+    (
+        "shell-quotes-and-list-in-command-line",
+        _set(command_line="tool [FLAG] [LEVEL] [MODE] [IN] [OUT] && echo 'done'"),
+        ("command-line", "shell syntax (& ')"),
+    ),
+    (
+        "flag-spelt-as-a-value-key",
+        _set_input("level", command_line_flag="[THR]"),
+        ('(id "level").command-line-flag', "[THR]", "looks like a value-key"),
+    ),
+    (
+        "file-template-output",
+        _set_output(file_template=["x=[OUT]"]),
+        ('(id "result").file-template', "not supported"),
+    ),
+    (
         "value-key-missing-without-template-only",
         _add_input(id="suffix", name="suffix", type="String", optional=True, value_key="[SUFFIX]"),
         ('(id "suffix").value-key', "[SUFFIX]", "command-line"),

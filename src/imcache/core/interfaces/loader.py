@@ -136,6 +136,8 @@ SCALAR_TYPES = ("File", "String", "Number", "Flag")
 # (`stdout.txt` as a template is NiWrap's way to name the captured stdout, and means just that.)
 INPUT_ID = re.compile(r"[0-9A-Za-z_]+")
 RESERVED_ENTRY_NAMES = frozenset({"imcache.json", ".imcache-used"})
+# What a shell would read as more than words: redirections, lists, quotes, variables, globs.
+SHELL_SYNTAX = frozenset("<>|&;`$\"'\\*?")
 # A value-key looks like [NAME]; `[1]` (an AFNI sub-brick selector) is text, not a key.
 VALUE_KEY_IN_TEXT = re.compile(r"\[[A-Za-z_][A-Za-z0-9_]*\]")
 
@@ -474,6 +476,13 @@ def _parse_output(ctx: _Context, item: object, where: str) -> OutputSpec:
     obj = ctx.mapping(item, where, OUTPUT_KEYS)
     output_id = ctx.text(obj, "id", _join(where, "id"))
     where = f'{where} (id "{output_id}")'
+    if "file-template" in obj:
+        # bosh writes such a file (a configuration filled with values) before the run; imcache
+        # does not, and would hand the tool the name of a file nobody wrote.
+        ctx.fail(
+            _join(where, "file-template"),
+            "is not supported: imcache does not write configuration files for the tool",
+        )
     if "path-template" not in obj:
         # conditional-path-template evaluates Python expressions; imcache never evaluates code
         # from a definition, so such an output is refused, not half supported.
@@ -565,6 +574,14 @@ def _check_body(
     for key in VALUE_KEY_IN_TEXT.findall(body.command_line):
         if key not in known_keys:
             ctx.fail(_join(where, "command-line"), f"{key} is not the value-key of any input")
+    _check_no_shell_syntax(ctx, body.command_line, known_keys, _join(where, "command-line"))
+    for spec in body.inputs:
+        if spec.flag is not None and VALUE_KEY_IN_TEXT.fullmatch(spec.flag):
+            ctx.fail(
+                _join(where, f'inputs (id "{spec.id}").command-line-flag'),
+                f"{spec.flag} looks like a value-key, but a flag is passed as it is written: "
+                f"the tool would get the word {spec.flag}",
+            )
     for out in body.outputs:
         for key in VALUE_KEY_IN_TEXT.findall(out.path_template):
             if key not in known_keys:
@@ -579,6 +596,21 @@ def _check_body(
                     _join(where, f'groups (id "{group.id}").members'),
                     f"unknown input id {member!r}{_suggest(member, input_ids)}",
                 )
+
+
+def _check_no_shell_syntax(ctx: _Context, template: str, keys: set[str], where: str) -> None:
+    """bosh hands its command line to a shell; imcache never does. A template that needs one
+    (a redirection, `&&`, quotes, a variable, a glob) would run a different command here."""
+    text = template
+    for key in sorted(keys, key=len, reverse=True):
+        text = text.replace(key, " ")
+    found = sorted({char for char in text if char in SHELL_SYNTAX})
+    if found:
+        ctx.fail(
+            where,
+            f"uses shell syntax ({' '.join(found)}), but imcache runs the tool without a shell; "
+            "wrap such a command in a script and describe the script",
+        )
 
 
 def _suggest(word: str, candidates: set[str] | frozenset[str]) -> str:
