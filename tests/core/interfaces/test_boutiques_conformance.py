@@ -54,10 +54,6 @@ DELIBERATE = {
         "an input whose value-key only feeds a file-template or an environment variable; "
         "imcache supports neither and refuses a value-key the command line lacks"
     ),
-    r"default-value: must be a list": (
-        "a list input whose default-value is a single value; imcache checks a default "
-        "against its input's type"
-    ),
 }
 # What the shell reads in a command-line template (outside its value-keys). imcache never uses
 # a shell, so such a template cannot mean to imcache what it means to bosh.

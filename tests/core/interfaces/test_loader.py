@@ -461,3 +461,21 @@ def test_digest_keeps_list_order(tmp_path: Path) -> None:
     swapped = copy.deepcopy(base)
     swapped["inputs"][0], swapped["inputs"][1] = swapped["inputs"][1], swapped["inputs"][0]
     assert _load(tmp_path, swapped) != _load(tmp_path, base)
+
+
+def test_list_default_given_as_one_value_is_a_one_item_list(tmp_path: Path) -> None:
+    """As bosh renders it: boutiques' own examples write one value as a list input's default."""
+
+    def edit(data: dict[str, Any]) -> object:
+        _input(data, "mode").update({"list": True, "default-value": "fast"})
+        return data
+
+    interface = load_interface(str(_write(tmp_path, edit)), "test.tool")
+    assert interface.body.input("mode").default == ["fast"]
+
+    def bad(data: dict[str, Any]) -> object:
+        _input(data, "mode").update({"list": True, "default-value": "medium"})
+        return data
+
+    with pytest.raises(DefinitionError, match="medium"):
+        load_interface(str(_write(tmp_path, bad)), "test.tool")

@@ -343,7 +343,7 @@ def _parse_input(ctx: _Context, item: object, where: str, ext: Extension) -> Inp
         exclusive_minimum=ctx.boolean(obj, "exclusive-minimum", where),
         exclusive_maximum=ctx.boolean(obj, "exclusive-maximum", where),
         choices=_parse_choices(ctx, obj, where),
-        default=obj.get("default-value"),
+        default=_default_value(obj),
         requires=ctx.id_list(obj, "requires-inputs", where),
         disables=ctx.id_list(obj, "disables-inputs", where),
         value_requires=_parse_value_map(ctx, obj, "value-requires", where),
@@ -447,6 +447,15 @@ def _check_input(ctx: _Context, spec: InputSpec, where: str) -> None:
         ctx.fail(_join(where, "default-value"), "a sub-command input cannot have a default")
     if spec.default is not None:
         _check_default(ctx, spec, _join(where, "default-value"))
+
+
+def _default_value(obj: dict[str, Any]) -> Any:
+    """A list input's default given as one value is a list of that one value, as bosh renders
+    it (boutiques' own examples write `"default-value": "x"` on list inputs)."""
+    default = obj.get("default-value")
+    if obj.get("list") is True and default is not None and not isinstance(default, list):
+        return [default]
+    return default
 
 
 def _check_default(ctx: _Context, spec: InputSpec, where: str) -> None:
