@@ -292,6 +292,7 @@ def _used(plan: Plan, event: str) -> None:
 def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResult:
     with cache_errors(plan.store.root):
         entry = plan.store.prepare_entry(plan.interface.name, plan.key)
+        _write_config_files(entry, plan.outputs)
     reporter.running(plan)
     tool_env = {**env, **plan.interface.fixed_env, **plan.env_values}
     assert plan.tool.path is not None
@@ -341,6 +342,16 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
         extra_files=[os.path.join(entry, p) for p in extra],
         seconds=completed.seconds,
     )
+
+
+def _write_config_files(entry: str, outputs: list[PlannedOutput]) -> None:
+    """The files that the definition's file-templates describe, before the tool reads them."""
+    for out in outputs:
+        if out.content is not None:
+            path = os.path.join(entry, out.path)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(out.content)
 
 
 def _refuse_changed_inputs(plan: Plan, entry: str) -> None:

@@ -34,7 +34,7 @@ from jsonschema import ValidationError
 
 from imcache.core.errors import DefinitionError, ImcacheError
 from imcache.core.interfaces.loader import load_interface
-from imcache.core.run import RunRequest, plan_run
+from imcache.core.run import Plan, RunRequest, plan_run
 
 BOUTIQUES = Path(boutiques.__file__).parent
 FOLDERS = (BOUTIQUES / "schema" / "examples", BOUTIQUES / "tests")
@@ -46,13 +46,9 @@ DELIBERATE = {
         "conditional-path-template evaluates Python expressions from the definition; "
         "imcache never runs code from a definition"
     ),
-    "file-template: is not supported": (
-        "an output that bosh writes from a file-template (a configuration file) before the run; "
-        "imcache writes no files for the tool and would hand it a name nobody wrote"
-    ),
     "does not appear in the command-line": (
-        "an input whose value-key only feeds a file-template or an environment variable; "
-        "imcache supports neither and refuses a value-key the command line lacks"
+        "an input whose value-key only feeds an environment variable; imcache sets only fixed "
+        "environment variables and refuses a value-key that no template uses"
     ),
 }
 # What the shell reads in a command-line template (outside its value-keys). imcache never uses
@@ -155,8 +151,8 @@ def _escaped_separators(descriptor: Path, folder: Path) -> Path:
     return fixed
 
 
-def _imcache_argv(descriptor: Path, invocation: dict[str, Any], folder: Path) -> list[str]:
-    """imcache's argv through `plan_run`, the descriptor installed in a private catalogue."""
+def _imcache_plan(descriptor: Path, invocation: dict[str, Any], folder: Path) -> Plan:
+    """imcache's plan through `plan_run`, the descriptor installed in a private catalogue."""
     catalogue = folder / "catalogue"
     (catalogue / "boutiques").mkdir(parents=True)
     (catalogue / "boutiques" / "tool.json").write_bytes(descriptor.read_bytes())
@@ -178,7 +174,22 @@ def _imcache_argv(descriptor: Path, invocation: dict[str, Any], folder: Path) ->
         env={"PATH": os.environ.get("PATH", os.defpath)},
         catalogues=[str(catalogue)],
     )
-    return plan_run(request).argv
+    return plan_run(request)
+
+
+def _imcache_argv(descriptor: Path, invocation: dict[str, Any], folder: Path) -> list[str]:
+    return _imcache_plan(descriptor, invocation, folder).argv
+
+
+def _config_files_differ(plan: Plan, work: Path) -> str:
+    """Where imcache's file-template text differs from the file bosh wrote, or ''."""
+    for out in plan.outputs:
+        if out.content is not None:
+            written = work / out.path
+            theirs = written.read_text() if written.is_file() else None
+            if theirs != out.content:
+                return f"{out.path}: bosh wrote {theirs!r}, imcache would write {out.content!r}"
+    return ""
 
 
 # --- judging one case ---------------------------------------------------------------------------
@@ -215,13 +226,17 @@ def _judge(case: Case, folder: Path) -> Outcome:
             kind = "bosh-invalid-shell"
             expected = _bosh_words(_escaped_separators(case.descriptor, folder), invocation, folder)
         try:
-            argv = _imcache_argv(case.descriptor, invocation, folder)
+            planned = _imcache_plan(case.descriptor, invocation, folder)
         except ImcacheError as error:
             return _imcache_refuses(error, _needs_shell(case.descriptor))
+        argv = planned.argv
+        config_difference = _config_files_differ(planned, work)
     if _needs_shell(case.descriptor):
         return Outcome("needs-shell", f"{NEEDS_SHELL}; imcache renders {argv}")
     if argv != expected:
         return Outcome("differ", f"bosh {expected}\nimcache {argv}")
+    if config_difference:
+        return Outcome("differ", f"configuration file {config_difference}")
     return Outcome(kind, INVALID_SHELL if kind != "conform" else "")
 
 
@@ -388,18 +403,3 @@ def test_malformed_sub_command_types_are_refused(
     assert refused.value.source == str(path)
     assert refused.value.field.startswith("inputs[1]")
     assert problem in refused.value.problem
-
-
-def test_file_template_output_is_refused(tmp_path: Path) -> None:
-    config = {
-        "id": "config",
-        "name": "config",
-        "path-template": "config.txt",
-        "file-template": ["threshold=[LABEL]"],
-        "value-key": "[CONFIG]",
-    }
-    descriptor = {**_styx_descriptor("String", {}), "command-line": "tool [LABEL] [SUB] [CONFIG]"}
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps({**descriptor, "output-files": [config]}))
-    with pytest.raises(DefinitionError, match="file-template"):
-        load_interface(str(path), "test.config")

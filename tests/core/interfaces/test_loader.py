@@ -287,9 +287,9 @@ BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
         ('(id "level").command-line-flag', "[THR]", "looks like a value-key"),
     ),
     (
-        "file-template-output",
-        _set_output(file_template=["x=[OUT]"]),
-        ('(id "result").file-template', "not supported"),
+        "file-template-not-a-list",
+        _set_output(file_template="x=[OUT]"),
+        ('(id "result").file-template', "list of lines"),
     ),
     (
         "value-key-missing-without-template-only",

@@ -485,19 +485,17 @@ def _parse_output(ctx: _Context, item: object, where: str) -> OutputSpec:
     obj = ctx.mapping(item, where, OUTPUT_KEYS)
     output_id = ctx.text(obj, "id", _join(where, "id"))
     where = f'{where} (id "{output_id}")'
-    if "file-template" in obj:
-        # bosh writes such a file (a configuration filled with values) before the run; imcache
-        # does not, and would hand the tool the name of a file nobody wrote.
-        ctx.fail(
-            _join(where, "file-template"),
-            "is not supported: imcache does not write configuration files for the tool",
-        )
+    file_template = obj.get("file-template")
+    if file_template is not None and (
+        not isinstance(file_template, list) or not all(isinstance(x, str) for x in file_template)
+    ):
+        ctx.fail(_join(where, "file-template"), "must be a list of lines (strings)")
     if "path-template" not in obj:
         # conditional-path-template evaluates Python expressions; imcache never evaluates code
         # from a definition, so such an output is refused, not half supported.
         ctx.fail(
             _join(where, "path-template"),
-            "is required (conditional-path-template and file-template are not supported)",
+            "is required (conditional-path-template is not supported)",
         )
     template = ctx.text(obj, "path-template", _join(where, "path-template"))
     _check_template_stays_inside(ctx, template, _join(where, "path-template"))
@@ -515,6 +513,7 @@ def _parse_output(ctx: _Context, item: object, where: str) -> OutputSpec:
         value_key=_optional_text(ctx, obj, "value-key", where),
         flag=_optional_text(ctx, obj, "command-line-flag", where),
         flag_separator=_flag_separator(ctx, obj, where),
+        file_template=None if file_template is None else tuple(file_template),
     )
 
 
@@ -561,11 +560,14 @@ def _check_body(
     group_ids = {group.id for group in body.groups}
     known_keys = {spec.value_key for spec in body.inputs}
     known_keys |= {out.value_key for out in body.outputs if out.value_key}
+    file_lines = "\n".join(line for out in body.outputs for line in out.file_template or ())
     for spec in body.inputs:
         at = _join(where, f'inputs (id "{spec.id}")')
-        if spec.value_key not in body.command_line and spec.id not in template_only:
+        on_command_line = spec.value_key in body.command_line or spec.value_key in file_lines
+        if not on_command_line and spec.id not in template_only:
             ctx.fail(
-                _join(at, "value-key"), f"{spec.value_key} does not appear in the command-line"
+                _join(at, "value-key"),
+                f"{spec.value_key} does not appear in the command-line (nor in a file-template)",
             )
         references = [("requires-inputs", spec.requires, input_ids | group_ids)]
         references.append(("disables-inputs", spec.disables, input_ids))

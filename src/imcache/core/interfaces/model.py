@@ -92,6 +92,9 @@ class OutputSpec:
     value_key: str | None = None
     flag: str | None = None
     flag_separator: str = " "
+    # Boutiques' file-template: lines that imcache fills with values and writes at the output's
+    # path before the tool runs (a configuration file for the tool)
+    file_template: tuple[str, ...] | None = None
     public_name: str = (
         ""  # the name users ask for (`--get`); the id unless the extension renames it
     )

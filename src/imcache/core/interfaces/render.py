@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import NoReturn
 
 from imcache.core.errors import UsageError
+from imcache.core.interfaces.config_files import fill_file_template
 from imcache.core.interfaces.model import (
     Body,
     FileArg,
@@ -27,7 +28,7 @@ from imcache.core.interfaces.model import (
 )
 from imcache.core.interfaces.templates import expand
 from imcache.core.interfaces.values import template_lookup
-from imcache.core.record import record
+from imcache.core.record import record, replace
 
 # The files imcache writes into every entry; an output named by a value may not take them.
 OWN_FILES = frozenset({"imcache.json", ".imcache-used", "stdout.txt", "stderr.txt"})
@@ -43,6 +44,7 @@ class Segment:
 class PlannedOutput:
     spec: OutputSpec
     path: str  # relative to the entry folder; a glob pattern for list outputs
+    content: str | None = None  # a file-template's text, written before the tool runs
 
 
 def plan_outputs(
@@ -64,7 +66,20 @@ def plan_outputs(
     for stream in (interface.stdout_output, interface.stderr_output):
         if stream is not None:
             planned.append(PlannedOutput(stream, stream.path_template))
-    return planned
+    return _with_config_files(interface, values, planned)
+
+
+def _with_config_files(
+    interface: Interface, values: Values, planned: list[PlannedOutput]
+) -> list[PlannedOutput]:
+    """Outputs with a file-template get their text, which may name the other outputs' paths."""
+    paths = {out.spec.id: out.path for out in planned}
+    return [
+        replace(out, content=fill_file_template(interface, out.spec, values, paths))
+        if out.spec.file_template is not None
+        else out
+        for out in planned
+    ]
 
 
 def render_argv(

@@ -1,0 +1,90 @@
+"""Boutiques' file-template: imcache writes the configuration file into the entry before the tool
+runs, filled as bosh fills it (the bosh conformance tests compare the text with bosh's own file);
+here a real program reads it, and its text is part of what the key covers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import imcache, run_json
+
+
+def config_definition() -> dict[str, Any]:
+    """`cat CONFIG`: the tool's stdout is the configuration file it was handed."""
+    return {
+        "name": "cat",
+        "description": "print a configuration file",
+        "command-line": "cat [CONFIG]",
+        "inputs": [
+            {"id": "label", "name": "label", "type": "String", "value-key": "[LABEL]"},
+            {"id": "image", "name": "image", "type": "File", "value-key": "[IMAGE]"},
+            {
+                "id": "level",
+                "name": "level",
+                "type": "Number",
+                "optional": True,
+                "value-key": "[LEVEL]",
+            },
+        ],
+        "output-files": [
+            {
+                "id": "config",
+                "name": "config",
+                "path-template": "[LABEL].conf",
+                "value-key": "[CONFIG]",
+                "file-template": ["label = [LABEL]", "image = [IMAGE]", "level = [LEVEL]", "end"],
+            }
+        ],
+        "stdout-output": {"id": "printed", "name": "printed"},
+    }
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "defs"
+    (folder / "x").mkdir(parents=True)
+    (folder / "x" / "Config.json").write_text(json.dumps(config_definition()))
+    monkeypatch.setenv("IMCACHE_PATH", str(folder))
+    return folder
+
+
+def test_the_tool_reads_the_file_written_before_it_ran(catalogue: Path, isolated: Path) -> None:
+    image = isolated / "t1 scan.nii"
+    image.write_bytes(b"image")
+
+    first = run_json("run", "x.Config", "--label", "a b", "--image", str(image), "--json")
+
+    printed = Path(first["outputs"]["printed"]).read_text()
+    assert printed == f"label = 'a b'\nimage = '{image}'\n\nend"  # quoted as bosh quotes
+    assert Path(first["outputs"]["config"]).name == "a b.conf"
+    assert Path(first["outputs"]["config"]).read_text() == printed
+    assert not first["cached"]
+
+
+def test_the_file_follows_the_values_and_the_key_with_it(catalogue: Path, isolated: Path) -> None:
+    (isolated / "t1.nii").write_bytes(b"image")
+    words = ["run", "x.Config", "--label", "a", "--image", "t1.nii", "--json"]
+
+    plain = run_json(*words)
+    again = run_json(*words)
+    leveled = run_json(*words, "--level", "3")
+
+    assert again["cached"] and again["key"] == plain["key"]
+    assert leveled["key"] != plain["key"] and not leveled["cached"]
+    assert "level = 3\n" in Path(leveled["outputs"]["printed"]).read_text()
+
+
+def test_a_bad_file_template_is_refused_naming_the_field(catalogue: Path) -> None:
+    definition = config_definition()
+    definition["output-files"][0]["file-template"] = "label = [LABEL]"
+    (catalogue / "x" / "Config.json").write_text(json.dumps(definition))
+
+    result = imcache("run", "x.Config", "--label", "a", "--image", "t1.nii")
+
+    assert result.exit_code == 1
+    assert "file-template" in result.stderr and "list of lines" in result.stderr
+    assert "Traceback" not in result.stderr
