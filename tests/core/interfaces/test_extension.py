@@ -189,3 +189,30 @@ def test_end_to_end_with_mrconvert(
     assert (
         "header" not in run_json("run", "x.Convert", "--in-file", "t1.nii.gz", "--json")["outputs"]
     )
+
+
+def test_a_number_zero_asks_for_its_output(plan: Callable[..., Plan], tmp_path: Path) -> None:
+    """0 == False in Python: a Number 0 is given all the same."""
+    definition = convert_definition()
+    definition["custom"]["imcache"]["output-if-any"] = {"header": ["fwhm"]}
+    (tmp_path / "defs" / "x" / "Convert.json").write_text(json.dumps(definition))
+    assert "header" in outputs(plan("--fwhm", "0"))
+    assert "header" not in outputs(plan())
+
+
+def test_noext_keeps_the_folder_of_an_output_named_beside_another(
+    isolated: Path, tmp_path: Path
+) -> None:
+    """bet writes its mask beside its brain image: sub/brain.nii.gz -> sub/brain_mask.nii.gz."""
+    (isolated / "t1.nii.gz").write_bytes(b"not read by planning")
+    planned = plan_run(
+        RunRequest(
+            interface="fsl.BET",
+            words=["--in-file", "t1.nii.gz", "--out-file", "sub/brain.nii.gz", "--mask"],
+            base_dir=str(tmp_path / "base"),
+            cwd=str(isolated),
+            env={"PATH": "/usr/bin:/bin"},
+        )
+    )
+    assert outputs(planned)["mask_file"] == "sub/brain_mask.nii.gz"
+    assert outputs(planned)["out_file"] == "sub/brain.nii.gz"

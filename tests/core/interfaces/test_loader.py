@@ -281,6 +281,33 @@ BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
         _set(command_line="tool [FLAG] [LEVEL] [MODE] [IN] [OUT] && echo 'done'"),
         ("command-line", "shell syntax (& ')"),
     ),
+    *(
+        (
+            f"shell-syntax-{name}",
+            _set(command_line=f"tool [FLAG] [LEVEL]{text}[MODE] [IN] [OUT]"),
+            ("command-line", "shell syntax"),
+        )
+        for name, text in (
+            ("newline", "\nrm "),
+            ("comment", " # "),
+            ("subshell", " ( x ) "),
+            ("home", " ~/x "),
+            ("glob", " *.nii "),
+            ("variable", " $HOME "),
+        )
+    ),
+    (
+        "extension-map-on-a-number",
+        _set(
+            custom={
+                "imcache": {
+                    "maps": {"levels": {"1": "one"}},
+                    "formats": {"level": {"map": "levels", "printf": "%s"}},
+                }
+            }
+        ),
+        ("custom.imcache.formats.level.map", "String inputs only"),
+    ),
     (
         "flag-spelt-as-a-value-key",
         _set_input("level", command_line_flag="[THR]"),

@@ -137,7 +137,7 @@ SCALAR_TYPES = ("File", "String", "Number", "Flag")
 INPUT_ID = re.compile(r"[0-9A-Za-z_]+")
 RESERVED_ENTRY_NAMES = frozenset({"imcache.json", ".imcache-used"})
 # What a shell would read as more than words: redirections, lists, quotes, variables, globs.
-SHELL_SYNTAX = frozenset("<>|&;`$\"'\\*?")
+SHELL_SYNTAX = frozenset("<>|&;`$\"'\\*?#()~\n")
 # A value-key looks like [NAME]; `[1]` (an AFNI sub-brick selector) is text, not a key.
 VALUE_KEY_IN_TEXT = re.compile(r"\[[A-Za-z_][A-Za-z0-9_]*\]")
 
@@ -791,6 +791,8 @@ def _check_formats(ctx: _Context, interface: Interface) -> None:
             ctx.fail(at, f"{text!r} is not a format of one {spec.type} ({exc})")
     for input_id, name in ext.value_maps.items():
         at = f"custom.imcache.formats.{input_id}.map"
+        if by_id[input_id].type != "String":
+            ctx.fail(at, f"applies to String inputs only, not {by_id[input_id].type}")
         if name not in ext.maps:
             ctx.fail(at, f"{name!r} is not a table of custom.imcache.maps")
         missing = [c for c in by_id[input_id].choices or () if str(c) not in ext.maps[name]]
@@ -907,5 +909,5 @@ def _check_template(ctx: _Context, interface: Interface, where: str, template: s
         if not field.env and field.source not in input_ids:
             ctx.fail(where, f"unknown input id {field.source!r}")
         for name in field.filters:
-            if name not in interface.extension.maps and name not in ("stem", "name"):
-                ctx.fail(where, f"unknown filter {name!r} (stem, name, or a map's name)")
+            if name not in interface.extension.maps and name not in ("stem", "noext", "name"):
+                ctx.fail(where, f"unknown filter {name!r} (stem, noext, name, or a map's name)")

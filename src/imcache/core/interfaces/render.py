@@ -55,7 +55,7 @@ def plan_outputs(
     extension = interface.extension
     for spec in interface.outputs:
         if_any = extension.output_if_any.get(spec.id)
-        if if_any is not None and not any(values.get(i) not in (None, False) for i in if_any):
+        if if_any is not None and not any(_given(values.get(i)) for i in if_any):
             continue  # none of the inputs that ask for this output was given
         if spec.id in extension.output_templates:
             path = _fill_extension_template(interface, spec, values, declared_env or {})
@@ -67,6 +67,11 @@ def plan_outputs(
         if stream is not None:
             planned.append(PlannedOutput(stream, stream.path_template))
     return _with_config_files(interface, values, planned)
+
+
+def _given(value: Value | None) -> bool:
+    """Given, and not a Flag left off (a Number 0 is given: `0 == False` must not hide it)."""
+    return value is not None and value is not False
 
 
 def _with_config_files(

@@ -1,8 +1,9 @@
 """The small template language of `custom.imcache.defaults`: `{in_files[0]|stem}_merged{env.X|ext}`.
 
 A field names an input (optionally one element of a list input) or a declared environment
-variable, then filters: `stem` (file name without its extensions), `name` (file name), or the
-name of a table in `custom.imcache.maps`. It is data, never code: nothing is evaluated.
+variable, then filters: `stem` (file name without its extensions), `noext` (the same with its
+folder), `name` (file name), or the name of a table in `custom.imcache.maps`. It is data, never
+code: nothing is evaluated.
 """
 
 from __future__ import annotations
@@ -49,6 +50,12 @@ def stem(file_name: str) -> str:
     return os.path.splitext(base)[0]
 
 
+def without_extensions(path: str) -> str:
+    """`sub/brain.nii.gz` -> `sub/brain`: the folder kept (an output named beside another one)."""
+    folder = os.path.dirname(path)
+    return os.path.join(folder, stem(path)) if folder else stem(path)
+
+
 def expand(
     template: str,
     lookup: Callable[[Field], str | None],
@@ -67,6 +74,8 @@ def expand(
                 value = stem(value)
             elif name == "name":
                 value = os.path.basename(value)
+            elif name == "noext":
+                value = without_extensions(value)
             elif value in maps[name]:
                 value = maps[name][value]
             else:
