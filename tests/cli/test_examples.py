@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -145,6 +146,31 @@ def test_makefile_after_make_clean_costs_hits_not_runs(
     assert targets[1].stat().st_mtime >= targets[0].stat().st_mtime
 
 
+def test_makefile_remakes_its_targets_when_an_input_changes(
+    tools: Calls, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A changed input's new outputs replace the old targets (which stay in the cache)."""
+    import nibabel as nib
+    import numpy as np
+
+    require_tool("make")
+    monkeypatch.delenv("IMCACHE_BASE_DIR")
+    folder = project(tmp_path / "project")
+    mean = folder / "mean.nii.gz"
+    ok("make", "-C", folder)
+    before = np.asarray(nib.load(mean).dataobj).copy()
+
+    vol0, vol1 = folder / "data" / "vol0.nii.gz", folder / "data" / "vol1.nii.gz"
+    vol0.write_bytes(vol1.read_bytes())  # both volumes the same now: the mean is vol1
+    os.utime(vol0, (time.time() + 2, time.time() + 2))  # surely newer than the targets
+    ok("make", "-C", folder)
+
+    assert tools() == {"mrcat": 2, "mrmath": 2}
+    after = np.asarray(nib.load(mean).dataobj)
+    assert np.allclose(after, np.asarray(nib.load(vol1).dataobj))
+    assert not np.allclose(after, before)
+
+
 def test_fsl_makefile_lines_render_with_dry_run(tools: Calls, tmp_path: Path) -> None:
     """FSL cannot be installed here: make prints fsl.mk's commands, imcache plans each one."""
     require_tool("make")
@@ -210,7 +236,7 @@ def workflow(path: Path) -> tuple[dict[str, str], list[dict[str, Any]]]:
         elif section == "steps" and key == "with":
             steps[-1]["with"] = {}
         elif section == "steps" and indent > 6 and "with" in steps[-1]:
-            steps[-1]["with"][key] = value
+            steps[-1]["with"][key] = value.strip('"')  # a quoted scalar: YAML's string
         elif section == "steps":
             steps[-1][key] = value
     for step in steps:
@@ -224,6 +250,7 @@ def test_workflow_has_the_steps_the_jobs_below_run() -> None:
     assert env == {"IMCACHE_BASE_DIR": ".cache", "IMCACHE_SOURCE": "./tools/imcache"}
     assert [s.get("uses", s.get("name")) for s in steps] == [
         "actions/checkout@v4",
+        "actions/setup-python@v5",
         "Install MRtrix3 and imcache",
         "actions/cache/restore@v4",
         "Start a session",
@@ -231,9 +258,9 @@ def test_workflow_has_the_steps_the_jobs_below_run() -> None:
         "Drop the entries this run did not use",
         "actions/cache/save@v4",
     ]
-    assert steps[3]["run"] == "imcache session start\n"
-    assert steps[5]["run"].startswith("imcache clear --previous\n")
-    assert steps[2]["with"]["path"] == steps[6]["with"]["path"] == ".cache/imcache_mem"
+    assert steps[4]["run"] == "imcache session start\n"
+    assert steps[6]["run"].startswith("imcache clear --previous\n")
+    assert steps[3]["with"]["path"] == steps[7]["with"]["path"] == ".cache/imcache_mem"
 
 
 def test_workflow_reader_agrees_with_a_yaml_parser() -> None:
@@ -272,6 +299,8 @@ def run_job(
         elif uses.startswith("actions/cache/save@"):
             shutil.rmtree(saved, ignore_errors=True)
             shutil.copytree(cache, saved, symlinks=True)
+        elif uses.startswith("actions/setup-python@"):
+            continue  # the Python that runs this test stands in for it
         else:
             assert "run" in step, f"a step the test cannot stand in for: {step}"
             shell = ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]]

@@ -1,7 +1,8 @@
 """Output for a person at a terminal, tried in a real one (util-linux `script` gives imcache a
 pseudo-terminal): coloured hit/miss/error lines, a spinner while the tool is silent, tables for
 `ls` and `stats`; none of it in pipes, with NO_COLOR, TERM=dumb or --color never; --color always
-forces it. The tool's own output always arrives whole."""
+forces the colours only (a spinner or a table in a pipe or a log would be garbage). The tool's own
+output always arrives whole."""
 
 from __future__ import annotations
 
@@ -171,7 +172,7 @@ def test_a_pipe_gets_the_same_words_without_escapes_unless_color_always(
     forced = in_pipe(["--color", "always", *slow_mrcat, "--force"], tmp_path, clean_env())
     assert forced.returncode == 0, forced.stderr
     assert f"{YELLOW}imcache: mrtrix3.MRCat: running mrcat in " in forced.stderr
-    assert ERASE in forced.stderr  # the spinner, forced
+    assert ERASE not in forced.stderr  # colours only: no spinner frames in a pipe or a log
     assert all(f"{line}\n" in forced.stderr for line in TOOL_LINES)
     assert "\x1b" not in forced.stdout  # the results stay plain paths
     assert forced.stdout == plain.stdout
@@ -196,10 +197,11 @@ def test_rich_is_imported_only_to_render_something(
     hit = in_pipe(slow_mrcat, tmp_path, clean_env())
     tty_hit = in_terminal(slow_mrcat, tmp_path, clean_env())
     forced = in_pipe(["--color", "always", *slow_mrcat, "--force"], tmp_path, clean_env())
+    tty_miss = in_terminal([*slow_mrcat, "--force"], tmp_path, clean_env())
     assert "collecting precomputed outputs" in hit.stderr and "collecting" in tty_hit
-    for raw in (miss.stderr, hit.stderr, tty_hit):  # a hit's coloured line needs no rich
+    for raw in (miss.stderr, hit.stderr, tty_hit, forced.stderr):  # no table, bar or spinner
         assert "rich" not in imported(raw)
-    assert "rich" in imported(forced.stderr)  # the probe sees it when it is there
+    assert "rich" in imported(tty_miss)  # the spinner's: the probe sees it when it is there
 
 
 def test_ls_and_stats_are_tables_on_a_terminal_and_plain_lines_in_a_pipe(
@@ -218,6 +220,8 @@ def test_ls_and_stats_are_tables_on_a_terminal_and_plain_lines_in_a_pipe(
         row,
     ), row
     assert "\x1b" not in ls_pipe
+    forced = in_pipe(["--color", "always", "ls"], tmp_path, env).stdout
+    assert forced == ls_pipe  # results piped on stay plain lines, whatever --color says
     assert re.fullmatch(r"mrtrix3\.MRCat  [0-9a-f]{12}  .* created .* used .*\n", ls_pipe)
 
     assert f"{GREEN}hits 0" in stats_tty and f"{YELLOW}misses 1" in stats_tty

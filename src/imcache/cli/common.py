@@ -81,6 +81,12 @@ def person_watching(stream: Any) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
+def on_terminal(stream: Any) -> bool:
+    """Colours as asked, and `stream` a terminal: what redraws a line or lays out a table needs
+    (in a pipe or a log, even with --color always, those would be garbage: colour only)."""
+    return color_on(stream) and hasattr(stream, "isatty") and stream.isatty()
+
+
 def color_on(stream: Any) -> bool:
     """Colours, spinners and tables on `stream`: 'always', or 'auto' where a person watches."""
     if _color_setting == "always":

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from imcache.cli.common import color_on, say, store_of
+from imcache.cli.common import on_terminal, say, store_of
 from imcache.core import lifecycle
 from imcache.core.errors import UsageError
 
@@ -187,7 +187,7 @@ def ls(ctx: click.Context, pattern: str | None, as_json: bool) -> None:
             rows.append(row)
         emit_json(rows, compact=len(rows) > 1000)
         return
-    if entries and color_on(sys.stdout):
+    if entries and on_terminal(sys.stdout):  # results piped on stay plain lines
         _ls_table(entries)
         return
     for entry in entries:
@@ -289,7 +289,7 @@ def stats(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json(found.__dict__)
         return
-    if color_on(sys.stdout):
+    if on_terminal(sys.stdout):
         _stats_table(found)
         return
     click.echo(f"entries: {found.entries}, {human_bytes(found.bytes)}")

@@ -129,7 +129,8 @@ def _write_crash_log() -> str:
 @click.option(
     "--color",
     type=click.Choice(["auto", "always", "never"]),
-    help="Colours and progress bars: auto (on a terminal), always, never. [env: IMCACHE_COLOR]",
+    help="Colours: auto (on a terminal), always (pipes and logs too), never; spinners, bars and "
+    "tables only ever on a terminal. [env: IMCACHE_COLOR]",
 )
 @click.version_option(__version__, prog_name="imcache")
 @click.pass_context

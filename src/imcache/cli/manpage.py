@@ -319,8 +319,6 @@ def _exit_status() -> list[str]:
     """EXIT_CODES_HELP ("Exit codes: 0 ok; 1 user error; ...") as a list, code by code."""
     out = [".SH EXIT STATUS"]
     items = EXIT_CODES_HELP.removeprefix("Exit codes:").strip().rstrip(".").split(";")
-    if "143" not in EXIT_CODES_HELP:  # stopped by SIGTERM: core.errors.TerminatedError
-        items.insert(-1, "143 stopped by SIGTERM (the tool is stopped; nothing is cached)")
     for item in (item.strip() for item in items):
         code, _, meaning = item.partition(" ")
         if code.isdigit():

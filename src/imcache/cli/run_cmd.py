@@ -9,7 +9,7 @@ from typing import Any, BinaryIO, cast
 
 import click
 
-from imcache.cli.common import EXIT_CODES_HELP, Settings, ToolEcho, color_on, echo_line, say
+from imcache.cli.common import EXIT_CODES_HELP, Settings, ToolEcho, echo_line, on_terminal, say
 from imcache.core.errors import UsageError
 from imcache.core.export import Placed, export_outputs, parse_exports
 from imcache.core.run import Plan, RunRequest, RunResult, look_up, plan_run
@@ -187,9 +187,10 @@ def _export(
 
 
 def _redraw_wanted() -> bool:
-    """A bar or a spinner redraws its line: for a person watching stderr, and not where other
-    processes write to the same terminal at once (make -j), whose lines it would break."""
-    if not color_on(sys.stderr):
+    """A bar or a spinner redraws its line: for a person watching stderr on a terminal, and not
+    where other processes write to the same terminal at once (make -j), whose lines it would
+    break. Never into a pipe or a log, whatever --color says."""
+    if not on_terminal(sys.stderr):
         return False
     flags = os.environ.get("MAKEFLAGS", "").split()
     parallel = [f for f in flags if f.startswith("--jobserver") or f.startswith("-j")]
