@@ -216,3 +216,24 @@ def test_noext_keeps_the_folder_of_an_output_named_beside_another(
     )
     assert outputs(planned)["mask_file"] == "sub/brain_mask.nii.gz"
     assert outputs(planned)["out_file"] == "sub/brain.nii.gz"
+
+
+def test_count_writes_a_lists_length_before_its_items(isolated: Path, tmp_path: Path) -> None:
+    """nipype's FAST: -S N before the N channels; its outputs are named after the last one."""
+    for name in ("t1.nii.gz", "t2.nii.gz", "pd.nii.gz"):
+        (isolated / name).write_bytes(b"not read by planning")
+    planned = plan_run(
+        RunRequest(
+            interface="fsl.FAST",
+            words=["--in-files", "t1.nii.gz", "t2.nii.gz", "pd.nii.gz"],
+            base_dir=str(tmp_path / "base"),
+            cwd=str(isolated),
+            env={"PATH": "/usr/bin:/bin"},
+        )
+    )
+    assert planned.argv[-5:] == [
+        "-S",
+        "3",
+        *(str(isolated / n) for n in ("t1.nii.gz", "t2.nii.gz", "pd.nii.gz")),
+    ]
+    assert planned.argv[planned.argv.index("-o") + 1] == "pd"  # {in_files[-1]|stem}

@@ -60,11 +60,6 @@ MINE = (
 FSL_VERSION = "6.0.7"  # the FSL whose output names the definitions follow (MCFLIRT)
 
 # What the definition language cannot say yet (see the report): each xfail names it.
-LIST_COUNT = (
-    "the number of a list's items cannot be rendered: nipype's FAST passes -S <len(in_files)> "
-    "before the channels (and names _restore_N and _bias_N per channel), so the definition "
-    "takes one channel with a fixed -S 1"
-)
 PAIRS = (
     "a list of (file, number) pairs led by its count cannot be given: nipype's SUSAN renders "
     "usans [(image, threshold), ...] as 'N image %.10f ...' (0 when empty), so the definition "
@@ -504,7 +499,6 @@ def _convert_xfm_cases() -> Iterator[Case]:
 
 CASES = list(fsl_cases())
 XFAILS = {
-    "fast-two-channels-gz": LIST_COUNT,
     "susan-usans-gz": PAIRS,
 }
 PARAMS = [

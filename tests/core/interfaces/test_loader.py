@@ -309,6 +309,11 @@ BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
         ("custom.imcache.formats.level.map", "String inputs only"),
     ),
     (
+        "extension-count-on-a-single-value",
+        _set(custom={"imcache": {"formats": {"level": {"count": "-n %d"}}}}),
+        ("custom.imcache.formats.level.count", "list inputs only"),
+    ),
+    (
         "flag-spelt-as-a-value-key",
         _set_input("level", command_line_flag="[THR]"),
         ('(id "level").command-line-flag', "[THR]", "looks like a value-key"),

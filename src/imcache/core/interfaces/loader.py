@@ -713,6 +713,7 @@ def _parse_extension(ctx: _Context, custom: object) -> Extension:
         formats=formats.printf,
         divisors=formats.divisors,
         value_maps=formats.maps,
+        counts=formats.counts,
         env=_parse_env_specs(ctx, obj.get("env", {}), _join(where, "env")),
         rules=_parse_rules(ctx, obj.get("rules", []), _join(where, "rules")),
         tool_check=tool_check,
@@ -745,13 +746,15 @@ class Formats:
     printf: dict[str, str] = record_field(default_factory=dict)
     divisors: dict[str, float] = record_field(default_factory=dict)
     maps: dict[str, str] = record_field(default_factory=dict)
+    counts: dict[str, str] = record_field(default_factory=dict)
 
 
 def _parse_formats(ctx: _Context, value: object, where: str) -> Formats:
     """How a value is written on the command line: a printf format (`%.2f`, `-%s_final`), or an
     object with `printf`, `divide-by` (a Number the tool wants in other units: nipype's Smooth
-    passes a FWHM as a sigma) and `map` (a String written through a table of `maps`: nipype's
-    Threshold writes direction 'above' as `u`). Formats are tried on a value when the whole
+    passes a FWHM as a sigma), `map` (a String written through a table of `maps`: nipype's
+    Threshold writes direction 'above' as `u`) and `count` (a list's length written before its
+    items: nipype's FAST writes `-S 2 t1 t2`). Formats are tried on a value when the whole
     definition is read (`_check_formats`), not at the first run."""
     formats = Formats()
     for input_id, item in _object(ctx, value, where).items():
@@ -761,7 +764,9 @@ def _parse_formats(ctx: _Context, value: object, where: str) -> Formats:
             continue
         if not isinstance(item, dict):
             ctx.fail(at, "must be a printf format or an object with printf, divide-by, map")
-        obj = ctx.mapping(item, at, frozenset({"printf", "divide-by", "map"}))
+        obj = ctx.mapping(item, at, frozenset({"printf", "divide-by", "map", "count"}))
+        if "count" in obj:
+            formats.counts[input_id] = ctx.text(obj, "count", _join(at, "count"))
         if "printf" in obj:
             formats.printf[input_id] = ctx.text(obj, "printf", _join(at, "printf"))
         if "map" in obj:
@@ -798,6 +803,14 @@ def _check_formats(ctx: _Context, interface: Interface) -> None:
         missing = [c for c in by_id[input_id].choices or () if str(c) not in ext.maps[name]]
         if missing:
             ctx.fail(at, f"the table {name!r} has no entry for the choices {missing}")
+    for input_id, text in ext.counts.items():
+        at = f"custom.imcache.formats.{input_id}.count"
+        if not by_id[input_id].is_list:
+            ctx.fail(at, "applies to list inputs only")
+        try:
+            text % 2
+        except (TypeError, ValueError, KeyError) as exc:
+            ctx.fail(at, f"{text!r} is not a format of one whole number ({exc})")
     for input_id in ext.divisors:
         if by_id[input_id].type != "Number":
             ctx.fail(f"custom.imcache.formats.{input_id}.divide-by", "applies to Numbers only")
@@ -871,7 +884,7 @@ def _check_extension_refs(ctx: _Context, interface: Interface) -> None:
     input_ids = {spec.id for spec in interface.inputs}
     refs: list[tuple[str, str]] = [(f"custom.imcache.defaults.{i}", i) for i in ext.defaults]
     refs += [(f"custom.imcache.formats.{i}", i) for i in (*ext.formats, *ext.value_maps)]
-    refs += [(f"custom.imcache.formats.{i}", i) for i in ext.divisors]
+    refs += [(f"custom.imcache.formats.{i}", i) for i in (*ext.divisors, *ext.counts)]
     refs += [("custom.imcache.template-only", i) for i in ext.template_only]
     refs += [
         (f"custom.imcache.output-if-any.{o}", i)

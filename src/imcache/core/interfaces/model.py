@@ -159,6 +159,7 @@ class Extension:
     formats: dict[str, str] = field(default_factory=dict)
     divisors: dict[str, float] = field(default_factory=dict)  # a Number divided before formatting
     value_maps: dict[str, str] = field(default_factory=dict)  # input id -> table of `maps`
+    counts: dict[str, str] = field(default_factory=dict)  # list input id -> printf of its length
     env: tuple[EnvSpec, ...] = ()
     rules: tuple[Rule, ...] = ()
     tool_check: Literal["mtime", "content"] = "mtime"

@@ -145,6 +145,7 @@ class _Renderer:
         self.formats = interface.extension.formats
         self.divisors = interface.extension.divisors
         self.value_maps = interface.extension.value_maps
+        self.counts = interface.extension.counts
         self.maps = interface.extension.maps
         self.overrides = overrides
 
@@ -179,7 +180,10 @@ class _Renderer:
                 joined += self.body(variant, item.values, output_paths)
             else:
                 joined.append(Segment(self.text(spec, item), True))
-        return _flagged(spec.flag, spec.flag_separator, joined)
+        flagged = _flagged(spec.flag, spec.flag_separator, joined)
+        if spec.id in self.counts:  # the list's length first, as template text (it splits)
+            return [Segment(self.counts[spec.id] % len(items) + " ", False), *flagged]
+        return flagged
 
     def text(self, spec: InputSpec, item: Scalar) -> str:
         if isinstance(item, FileArg):

@@ -16,7 +16,7 @@ from typing import NoReturn
 from imcache.core.record import record
 
 FIELD = re.compile(r"\{([^{}]*)\}")
-SOURCE = re.compile(r"(env\.)?([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d{1,6})\])?")
+SOURCE = re.compile(r"(env\.)?([A-Za-z_][A-Za-z0-9_]*)(?:\[(-?\d{1,6})\])?")
 # Two-part extensions that neuroimaging tools treat as one (as nipype's split_filename does).
 DOUBLE_EXTENSIONS = (".nii.gz", ".tar.gz", ".niml.dset", ".img.gz", ".hdr.gz", ".mgh.gz", ".mif.gz")
 

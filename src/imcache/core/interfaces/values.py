@@ -262,8 +262,8 @@ def template_lookup(values: Values, declared: Mapping[str, str]) -> Callable[[Fi
             return declared[field.source]
         value = values.get(field.source)
         if isinstance(value, list):
-            index = field.index or 0
-            value = value[index] if index < len(value) else None  # no such item: no default
+            index = field.index or 0  # [-1] is the last item, as in Python
+            value = value[index] if -len(value) <= index < len(value) else None  # none: no default
         if value is None:
             return None
         return value.given if isinstance(value, FileArg) else str(value)
