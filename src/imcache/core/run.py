@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import time
@@ -131,7 +132,8 @@ def plan_run(request: RunRequest) -> Plan:
     store = Store(cache_root(request.base_dir))
     reader = Reader(DigestMemo(os.path.join(store.root, MEMO_FOLDER)), request.progress)
     reader.read_ahead(_file_paths(list(values.values())))
-    stream = key_stream(interface, tool, values, env_values, reader)
+    configs = {out.spec.id: out.content for out in outputs if out.content is not None}
+    stream = key_stream(interface, tool, values, env_values, reader, configs)
     return Plan(
         interface=interface,
         values=values,
@@ -197,6 +199,7 @@ def key_stream(
     values: Values,
     env_values: Mapping[str, str],
     reader: Reader | None = None,
+    configs: Mapping[str, str] | None = None,
 ) -> KeyStream:
     stream = KeyStream(reader=reader or Reader())
     stream.add_text("key-format", str(KEY_FORMAT))
@@ -207,6 +210,10 @@ def key_stream(
         stream.add_value(f"input.{input_id}", values[input_id])
     for name in sorted(env_values):
         stream.add_text(f"env.{name}", env_values[name])
+    # A configuration file names input files by their absolute paths (as bosh writes it): it is
+    # an output of the run, so the same data elsewhere must not hand back this one's text.
+    for output_id, text in sorted((configs or {}).items()):
+        stream.add_text(f"config.{output_id}", text)
     return stream
 
 
@@ -292,7 +299,7 @@ def _used(plan: Plan, event: str) -> None:
 def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResult:
     with cache_errors(plan.store.root):
         entry = plan.store.prepare_entry(plan.interface.name, plan.key)
-        _write_config_files(entry, plan.outputs)
+    _write_config_files(plan, entry)
     reporter.running(plan)
     tool_env = {**env, **plan.interface.fixed_env, **plan.env_values}
     assert plan.tool.path is not None
@@ -344,14 +351,28 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
     )
 
 
-def _write_config_files(entry: str, outputs: list[PlannedOutput]) -> None:
-    """The files that the definition's file-templates describe, before the tool reads them."""
-    for out in outputs:
-        if out.content is not None:
-            path = os.path.join(entry, out.path)
+def _write_config_files(plan: Plan, entry: str) -> None:
+    """The files that the definition's file-templates describe, before the tool reads them.
+    An attempt that fails here goes aside, as any failed attempt does."""
+    for out in plan.outputs:
+        if out.content is None:
+            continue
+        path = os.path.join(entry, out.path)
+        try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(out.content)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                plan.store.keep_failed(entry)
+            if exc.errno in (errno.ENAMETOOLONG, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise UsageError(
+                    f"{plan.interface.name}: cannot write the configuration file "
+                    f"{out.spec.label} at {out.path!r} ({exc.strerror})",
+                    "check the values that name it, or the definition's path-template",
+                ) from None
+            with cache_errors(entry):
+                raise
 
 
 def _refuse_changed_inputs(plan: Plan, entry: str) -> None:

@@ -88,3 +88,37 @@ def test_a_bad_file_template_is_refused_naming_the_field(catalogue: Path) -> Non
     assert result.exit_code == 1
     assert "file-template" in result.stderr and "list of lines" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_same_data_elsewhere_gets_its_own_file(
+    catalogue: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file names the input by its absolute path: the same image in another folder must not
+    hand back a file naming this one's (inputs alone count by name and content)."""
+    words = ["run", "x.Config", "--label", "a", "--image", "t1.nii", "--json"]
+    results = []
+    for folder in ("one", "two"):
+        (isolated / folder).mkdir()
+        (isolated / folder / "t1.nii").write_bytes(b"the same image")
+        monkeypatch.chdir(isolated / folder)
+        results.append(run_json(*words))
+
+    assert results[0]["key"] != results[1]["key"] and not results[1]["cached"]
+    assert (
+        f"image = {isolated / 'two' / 't1.nii'}\n"
+        in Path(results[1]["outputs"]["printed"]).read_text()
+    )
+
+
+def test_a_file_that_cannot_be_written_is_one_line_and_kept_aside(
+    catalogue: Path, isolated: Path, cache_root: Path
+) -> None:
+    (isolated / "t1.nii").write_bytes(b"image")
+
+    result = imcache("run", "x.Config", "--label", "a" * 300, "--image", "t1.nii")
+
+    assert result.exit_code == 2, result.stderr
+    assert "cannot write the configuration file config" in result.stderr
+    assert "File name too long" in result.stderr and len(result.stderr.splitlines()) == 1
+    entries = [p.name for p in (cache_root / "x.Config").iterdir() if p.is_dir()]
+    assert entries and all(".failed-" in name for name in entries), entries

@@ -237,3 +237,27 @@ def test_count_writes_a_lists_length_before_its_items(isolated: Path, tmp_path: 
         *(str(isolated / n) for n in ("t1.nii.gz", "t2.nii.gz", "pd.nii.gz")),
     ]
     assert planned.argv[planned.argv.index("-o") + 1] == "pd"  # {in_files[-1]|stem}
+
+
+def test_a_file_field_is_the_files_name_not_the_folder_it_came_from(
+    isolated: Path, tmp_path: Path
+) -> None:
+    """The folder is not in the key (the same data elsewhere hits): it must not name outputs."""
+    plans = []
+    for folder in ("a", "b"):
+        (isolated / folder).mkdir()
+        (isolated / folder / "t1.nii.gz").write_bytes(b"the same image")
+        plans.append(
+            plan_run(
+                RunRequest(
+                    interface="fsl.BET",
+                    words=["--in-file", f"{folder}/t1.nii.gz", "--mask"],
+                    base_dir=str(tmp_path / "base"),
+                    cwd=str(isolated),
+                    env={"PATH": "/usr/bin:/bin"},
+                )
+            )
+        )
+    assert plans[0].key == plans[1].key
+    assert outputs(plans[0]) == outputs(plans[1])
+    assert outputs(plans[0])["mask_file"] == "t1_brain_mask.nii.gz"

@@ -314,6 +314,23 @@ BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
         ("custom.imcache.formats.level.count", "list inputs only"),
     ),
     (
+        "extension-count-hides-the-number",
+        lambda d: _set(custom={"imcache": {"formats": {"out": {"count": "%c"}}}})(
+            _input(d, "out").update({"list": True}) or d
+        ),
+        ("custom.imcache.formats.out.count", "digits"),
+    ),
+    (
+        "template-index-on-a-single-value",
+        _set(custom={"imcache": {"defaults": {"out": "{mode[-1]}.txt"}}}),
+        ("custom.imcache.defaults.out", "[-1]", "mode"),
+    ),
+    (
+        "file-template-where-the-logs-go",
+        _set_output(path_template="stdout.txt", file_template=["x=[OUT]"]),
+        ('(id "result").path-template', "'stdout.txt'", "tool's own output"),
+    ),
+    (
         "flag-spelt-as-a-value-key",
         _set_input("level", command_line_flag="[THR]"),
         ('(id "level").command-line-flag', "[THR]", "looks like a value-key"),

@@ -490,6 +490,12 @@ def _parse_output(ctx: _Context, item: object, where: str) -> OutputSpec:
         not isinstance(file_template, list) or not all(isinstance(x, str) for x in file_template)
     ):
         ctx.fail(_join(where, "file-template"), "must be a list of lines (strings)")
+    if file_template is not None and obj.get("path-template") in ("stdout.txt", "stderr.txt"):
+        ctx.fail(
+            _join(where, "path-template"),
+            f"{obj['path-template']!r} holds the tool's own output; a file-template needs "
+            "another name",
+        )
     if "path-template" not in obj:
         # conditional-path-template evaluates Python expressions; imcache never evaluates code
         # from a definition, so such an output is refused, not half supported.
@@ -808,9 +814,11 @@ def _check_formats(ctx: _Context, interface: Interface) -> None:
         if not by_id[input_id].is_list:
             ctx.fail(at, "applies to list inputs only")
         try:
-            text % 2
+            shown = [text % 2, text % 13]
         except (TypeError, ValueError, KeyError) as exc:
             ctx.fail(at, f"{text!r} is not a format of one whole number ({exc})")
+        if "2" not in shown[0] or "13" not in shown[1]:  # %c, %.0s: the count would not show
+            ctx.fail(at, f"{text!r} does not write the number as digits (use %d)")
     for input_id in ext.divisors:
         if by_id[input_id].type != "Number":
             ctx.fail(f"custom.imcache.formats.{input_id}.divide-by", "applies to Numbers only")
@@ -921,6 +929,10 @@ def _check_template(ctx: _Context, interface: Interface, where: str, template: s
             ctx.fail(where, f"env.{field.source} is not declared in custom.imcache.env")
         if not field.env and field.source not in input_ids:
             ctx.fail(where, f"unknown input id {field.source!r}")
+        if field.index is not None and (
+            field.env or not interface.body.input(field.source).is_list
+        ):
+            ctx.fail(where, f"[{field.index}] takes an item of a list, and {field.source} is none")
         for name in field.filters:
             if name not in interface.extension.maps and name not in ("stem", "noext", "name"):
                 ctx.fail(where, f"unknown filter {name!r} (stem, noext, name, or a map's name)")

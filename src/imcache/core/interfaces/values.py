@@ -254,8 +254,9 @@ def _parse_number(raw: object) -> int | float | None:
 
 
 def template_lookup(values: Values, declared: Mapping[str, str]) -> Callable[[Field], str | None]:
-    """How a template field finds its text: an input's value (a File's name as given) or a
-    declared environment variable; None where the input has no value."""
+    """How a template field finds its text: an input's value (a File's file name, without the
+    folder it was given from) or a declared environment variable; None where the input has no
+    value."""
 
     def lookup(field: Field) -> str | None:
         if field.env:
@@ -266,7 +267,9 @@ def template_lookup(values: Values, declared: Mapping[str, str]) -> Callable[[Fi
             value = value[index] if -len(value) <= index < len(value) else None  # none: no default
         if value is None:
             return None
-        return value.given if isinstance(value, FileArg) else str(value)
+        # A File is its name: the folder it was given from is not in the key (the same data
+        # elsewhere hits), so it must not name outputs either.
+        return os.path.basename(value.given) if isinstance(value, FileArg) else str(value)
 
     return lookup
 
