@@ -23,6 +23,7 @@ tested on its own: MCFLIRT's images under NIFTI_PAIR_GZ, see the last test):
 from __future__ import annotations
 
 import glob
+import json
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -60,11 +61,6 @@ MINE = (
 FSL_VERSION = "6.0.7"  # the FSL whose output names the definitions follow (MCFLIRT)
 
 # What the definition language cannot say yet (see the report): each xfail names it.
-PAIRS = (
-    "a list of (file, number) pairs led by its count cannot be given: nipype's SUSAN renders "
-    "usans [(image, threshold), ...] as 'N image %.10f ...' (0 when empty), so the definition "
-    "renders the fixed 0"
-)
 
 
 def fsl_cases() -> Iterator[Case]:
@@ -424,6 +420,18 @@ def _susan_cases() -> Iterator[Case]:
         },
         ("t1.nii.gz", "mean.nii.gz"),
     )
+    yield Case(
+        "susan-two-usans-nifti",
+        "SUSAN",
+        {
+            "in_file": "t1.nii.gz",
+            "brightness_threshold": 50.0,
+            "fwhm": 2.5,
+            "usans": [("mean.nii.gz", 80.0), ("t2.nii.gz", 12.25)],
+        },
+        ("t1.nii.gz", "mean.nii.gz", "t2.nii.gz"),
+        output_type="NIFTI",
+    )
 
 
 def _slicetimer_cases() -> Iterator[Case]:
@@ -498,9 +506,7 @@ def _convert_xfm_cases() -> Iterator[Case]:
 
 
 CASES = list(fsl_cases())
-XFAILS = {
-    "susan-usans-gz": PAIRS,
-}
+XFAILS: dict[str, str] = {}  # case id -> what the definition language cannot say yet
 PARAMS = [
     pytest.param(
         case,
@@ -559,6 +565,17 @@ def write_named(named: Mapping[str, str | list[str]], folder: Path) -> None:
 # --- the check ---------------------------------------------------------------------------------
 
 
+def for_imcache(case: Case, paths: Mapping[str, str]) -> Case:
+    """nipype's SUSAN usans, (image, threshold) pairs, as imcache's sub-command objects."""
+    if "usans" not in case.inputs:
+        return case
+    usans = [
+        json.dumps({"image": paths.get(image, image), "brightness_threshold": threshold})
+        for image, threshold in case.inputs["usans"]
+    ]
+    return replace(case, inputs={**case.inputs, "usans": usans})
+
+
 def both_sides(
     case: Case,
     cwd: Path,
@@ -573,7 +590,7 @@ def both_sides(
     monkeypatch.setattr(Info, "version", classmethod(lambda cls: FSL_VERSION))
     data = tmp_path / "data"
     paths = make_files(case, data, make_nifti)
-    planned = plan(case, imcache_words(case, paths), cwd, tmp_path / "base")
+    planned = plan(case, imcache_words(for_imcache(case, paths), paths), cwd, tmp_path / "base")
     argv = nipype_argv(argv_oracle(case, paths), cwd)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # nipype's LooseVersion chatter

@@ -443,7 +443,7 @@ def _check_input(ctx: _Context, spec: InputSpec, where: str) -> None:
         ctx.fail(where, "value-requires/value-disables need value-choices")
     if not spec.optional and (spec.requires or spec.disables):
         ctx.fail(where, "a required input cannot require or disable other inputs")
-    if spec.type == "Sub" and spec.default is not None:
+    if spec.type == "Sub" and spec.default not in (None, []):  # none given: an empty list
         ctx.fail(_join(where, "default-value"), "a sub-command input cannot have a default")
     if spec.default is not None:
         _check_default(ctx, spec, _join(where, "default-value"))
