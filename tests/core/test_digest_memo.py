@@ -194,4 +194,6 @@ def test_the_bar_shows_only_after_a_second(monkeypatch: pytest.MonkeyPatch) -> N
     assert bar.bar is not None
     bar.close()
     assert "hashing inputs" in stream.getvalue()
-    assert not progress.wanted(io.StringIO())  # not a terminal: no bar at all
+    from imcache.cli.common import on_terminal  # what run's bar and spinner ask first
+
+    assert not on_terminal(io.StringIO())  # not a terminal: no bar at all

@@ -23,7 +23,6 @@ class Settings:
     base_dir: str
     catalogues: Sequence[str]  # --interfaces folders (IMCACHE_PATH is in `env`)
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    color: str = "auto"  # auto, always, never
     config: Any = None  # the Config it came from, for `imcache config`
 
 

@@ -150,7 +150,6 @@ def cli(
         base_dir=config.base_dir.value,
         catalogues=list(catalogues),
         env=config.core_env(os.environ),
-        color=config.color.value,
         config=config,
     )
     use_color(config.color.value)  # for every line said, errors after the command included

@@ -14,17 +14,10 @@ import threading
 import time
 from typing import Any, BinaryIO, TextIO
 
-from imcache.cli.common import person_watching
-
 SHOW_AFTER_S = 1.0
 SPIN_AFTER_S = 0.5  # the tool's silence before the spinner shows: none between its lines
 SPIN_TICK_S = 0.1
 ERASE_LINE = b"\r\x1b[2K"
-
-
-def wanted(stream: TextIO) -> bool:
-    """Only where a person watches: a terminal, colours allowed, not a dumb one."""
-    return person_watching(stream)
 
 
 class HashProgress:

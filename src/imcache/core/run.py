@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import stat
 import time
@@ -363,6 +362,8 @@ def _write_config_files(plan: Plan, entry: str) -> None:
             with open(path, "w", encoding="utf-8") as handle:
                 handle.write(out.content)
         except OSError as exc:
+            import errno  # a failed write only
+
             with contextlib.suppress(OSError):
                 plan.store.keep_failed(entry)
             if exc.errno in (errno.ENAMETOOLONG, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):

@@ -10,11 +10,11 @@ joined with newlines. Unlike bosh, keys are replaced in one pass, so a value tha
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Mapping
 
 from imcache.core.interfaces.model import FileArg, Interface, OutputSpec, Scalar, Value, Values
+from imcache.core.interfaces.templates import key_pattern
 
 
 def fill_file_template(
@@ -22,14 +22,9 @@ def fill_file_template(
 ) -> str:
     """The text of `output`'s configuration file for these values and these output paths."""
     texts = _key_texts(interface, values, output_paths, output.stripped_extensions)
-    lines = output.file_template or ()
-    all_keys = {spec.value_key for spec in interface.inputs}
-    all_keys |= {out.value_key for out in interface.outputs if out.value_key}
-    if not all_keys:
-        return "\n".join(lines)
-    pattern = re.compile("|".join(re.escape(k) for k in sorted(all_keys, key=len, reverse=True)))
+    pattern = key_pattern(interface.body.value_keys())
     filled = []
-    for line in lines:
+    for line in output.file_template or ():
         keys = pattern.findall(line)
         if any(key not in texts for key in keys):
             filled.append("")  # names an input without a value: bosh clears the line

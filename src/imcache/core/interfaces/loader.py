@@ -27,7 +27,7 @@ from imcache.core.interfaces.model import (
     OutputSpec,
     Rule,
 )
-from imcache.core.interfaces.templates import FIELD, template_fields
+from imcache.core.interfaces.templates import FIELD, key_pattern, template_fields
 from imcache.core.record import field as record_field
 from imcache.core.record import record, replace
 
@@ -564,8 +564,7 @@ def _check_body(
     """Cross-references inside one command line: value-keys and ids must all resolve."""
     input_ids = {spec.id for spec in body.inputs}
     group_ids = {group.id for group in body.groups}
-    known_keys = {spec.value_key for spec in body.inputs}
-    known_keys |= {out.value_key for out in body.outputs if out.value_key}
+    known_keys = body.value_keys()
     file_lines = "\n".join(line for out in body.outputs for line in out.file_template or ())
     for spec in body.inputs:
         at = _join(where, f'inputs (id "{spec.id}")')
@@ -618,9 +617,7 @@ def _check_body(
 def _check_no_shell_syntax(ctx: _Context, template: str, keys: set[str], where: str) -> None:
     """bosh hands its command line to a shell; imcache never does. A template that needs one
     (a redirection, `&&`, quotes, a variable, a glob) would run a different command here."""
-    text = template
-    for key in sorted(keys, key=len, reverse=True):
-        text = text.replace(key, " ")
+    text = key_pattern(keys).sub(" ", template)
     found = sorted({char for char in text if char in SHELL_SYNTAX})
     if found:
         ctx.fail(
@@ -739,9 +736,9 @@ def _parse_defaults(ctx: _Context, value: object, where: str) -> dict[str, tuple
     defaults = {}
     for input_id, item in _object(ctx, value, where).items():
         templates = [item] if isinstance(item, str) else item
-        if not isinstance(templates, list) or not templates:
-            ctx.fail(_join(where, input_id), "must be a template or a non-empty list of them")
-        if not all(isinstance(text, str) for text in templates):
+        if not (
+            isinstance(templates, list) and templates and all(isinstance(t, str) for t in templates)
+        ):
             ctx.fail(_join(where, input_id), "must be a template or a non-empty list of them")
         defaults[input_id] = tuple(cast(list[str], templates))
     return defaults
@@ -891,8 +888,8 @@ def _check_extension_refs(ctx: _Context, interface: Interface) -> None:
     ext = interface.extension
     input_ids = {spec.id for spec in interface.inputs}
     refs: list[tuple[str, str]] = [(f"custom.imcache.defaults.{i}", i) for i in ext.defaults]
-    refs += [(f"custom.imcache.formats.{i}", i) for i in (*ext.formats, *ext.value_maps)]
-    refs += [(f"custom.imcache.formats.{i}", i) for i in (*ext.divisors, *ext.counts)]
+    formatted = {*ext.formats, *ext.value_maps, *ext.divisors, *ext.counts}
+    refs += [(f"custom.imcache.formats.{i}", i) for i in sorted(formatted)]
     refs += [("custom.imcache.template-only", i) for i in ext.template_only]
     refs += [
         (f"custom.imcache.output-if-any.{o}", i)
@@ -910,8 +907,11 @@ def _check_extension_refs(ctx: _Context, interface: Interface) -> None:
         for template in templates:
             _check_template(ctx, interface, f"custom.imcache.defaults.{input_id}", template)
     output_ids = {out.id for out in interface.outputs}
-    for key in ("output-templates", "output-if-any"):
-        for output_id in ext.output_templates if key == "output-templates" else ext.output_if_any:
+    for key, named in (
+        ("output-templates", ext.output_templates),
+        ("output-if-any", ext.output_if_any),
+    ):
+        for output_id in named:
             if output_id not in output_ids:
                 where = f"custom.imcache.{key}.{output_id}"
                 ctx.fail(where, f"is not the id of an output{_suggest(output_id, output_ids)}")

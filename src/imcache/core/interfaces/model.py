@@ -129,6 +129,11 @@ class Body:
                 return spec
         raise KeyError(input_id)
 
+    def value_keys(self) -> set[str]:
+        """Every value-key its inputs and outputs define: what a template may name."""
+        keys = {spec.value_key for spec in self.inputs}
+        return keys | {out.value_key for out in self.outputs if out.value_key}
+
 
 @record
 class EnvSpec:

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import NoReturn
 
 from imcache.core.errors import UsageError
-from imcache.core.interfaces.config_files import fill_file_template
 from imcache.core.interfaces.model import (
     Body,
     FileArg,
@@ -26,7 +25,7 @@ from imcache.core.interfaces.model import (
     Value,
     Values,
 )
-from imcache.core.interfaces.templates import expand
+from imcache.core.interfaces.templates import expand, key_pattern
 from imcache.core.interfaces.values import template_lookup
 from imcache.core.record import record, replace
 
@@ -78,6 +77,10 @@ def _with_config_files(
     interface: Interface, values: Values, planned: list[PlannedOutput]
 ) -> list[PlannedOutput]:
     """Outputs with a file-template get their text, which may name the other outputs' paths."""
+    if all(out.spec.file_template is None for out in planned):
+        return planned
+    from imcache.core.interfaces.config_files import fill_file_template  # few definitions have one
+
     paths = {out.spec.id: out.path for out in planned}
     return [
         replace(out, content=fill_file_template(interface, out.spec, values, paths))
@@ -142,11 +145,7 @@ def split_words(segments: list[Segment]) -> list[str]:
 
 class _Renderer:
     def __init__(self, interface: Interface, overrides: Mapping[str, str]) -> None:
-        self.formats = interface.extension.formats
-        self.divisors = interface.extension.divisors
-        self.value_maps = interface.extension.value_maps
-        self.counts = interface.extension.counts
-        self.maps = interface.extension.maps
+        self.extension = interface.extension
         self.overrides = overrides
 
     def body(self, body: Body, values: Values, output_paths: Mapping[str, str]) -> list[Segment]:
@@ -159,9 +158,7 @@ class _Renderer:
                 keyed[out.value_key] = _flagged(
                     out.flag, out.flag_separator, [Segment(output_paths[out.id], True)]
                 )
-        all_keys = {spec.value_key for spec in body.inputs}
-        all_keys |= {out.value_key for out in body.outputs if out.value_key}
-        return _substitute(body.command_line, all_keys, keyed)
+        return _substitute(body.command_line, body.value_keys(), keyed)
 
     def input(
         self, spec: InputSpec, value: Value, output_paths: Mapping[str, str]
@@ -181,19 +178,21 @@ class _Renderer:
             else:
                 joined.append(Segment(self.text(spec, item), True))
         flagged = _flagged(spec.flag, spec.flag_separator, joined)
-        if spec.id in self.counts:  # the list's length first, as template text (it splits)
-            return [Segment(self.counts[spec.id] % len(items) + " ", False), *flagged]
+        count = self.extension.counts.get(spec.id)
+        if count is not None:  # the list's length first, as template text (it splits)
+            return [Segment(count % len(items) + " ", False), *flagged]
         return flagged
 
     def text(self, spec: InputSpec, item: Scalar) -> str:
         if isinstance(item, FileArg):
             return item.path
-        if spec.id in self.value_maps:  # the loader made sure every choice has an entry
-            item = self.maps[self.value_maps[spec.id]].get(str(item), str(item))
-        if spec.id in self.divisors and isinstance(item, int | float):
-            item = item / self.divisors[spec.id]  # a value in the tool's other units
-        if spec.id in self.formats and isinstance(item, int | float | str):
-            return self.formats[spec.id] % item
+        ext = self.extension
+        if spec.id in ext.value_maps:  # the loader made sure every choice has an entry
+            item = ext.maps[ext.value_maps[spec.id]].get(str(item), str(item))
+        if spec.id in ext.divisors and isinstance(item, int | float):
+            item = item / ext.divisors[spec.id]  # a value in the tool's other units
+        if spec.id in ext.formats and isinstance(item, int | float | str):
+            return ext.formats[spec.id] % item
         return str(item)
 
 
@@ -206,13 +205,9 @@ def _flagged(flag: str | None, separator: str, value: list[Segment]) -> list[Seg
 def _substitute(
     template: str, all_keys: set[str], keyed: Mapping[str, list[Segment]]
 ) -> list[Segment]:
-    if not all_keys:
-        return [Segment(template, False)]
-    # Longest first, so that a key that contains another ([IN] in [IN_FILE]) is matched whole.
-    pattern = "|".join(re.escape(k) for k in sorted(all_keys, key=len, reverse=True))
     segments: list[Segment] = []
     position = 0
-    for match in re.finditer(pattern, template):
+    for match in key_pattern(all_keys).finditer(template):
         segments.append(Segment(template[position : match.start()], False))
         segments += keyed.get(match.group(0), [])
         position = match.end()
@@ -225,17 +220,12 @@ def _fill_path_template(interface: Interface, spec: OutputSpec, values: Values) 
     by_key = {s.value_key: s for s in interface.inputs if s.value_key in spec.path_template}
     if any(s.id not in values for s in by_key.values()):
         return None
-    path = spec.path_template
-    if by_key:
-        # One pass, longest key first: a value that itself contains `[KEY]` stays as it is.
-        pattern = "|".join(re.escape(k) for k in sorted(by_key, key=len, reverse=True))
-        path = re.sub(
-            pattern,
-            lambda m: _path_text(
-                by_key[m.group(0)], values[by_key[m.group(0)].id], spec.stripped_extensions
-            ),
-            path,
-        )
+    path = key_pattern(by_key).sub(
+        lambda m: _path_text(
+            by_key[m.group(0)], values[by_key[m.group(0)].id], spec.stripped_extensions
+        ),
+        spec.path_template,
+    )
     return _inside_entry(interface, spec, path, path != spec.path_template)
 
 

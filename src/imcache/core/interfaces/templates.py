@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import NoReturn
 
 from imcache.core.record import record
@@ -39,6 +39,13 @@ def template_fields(template: str, fail: Callable[[str], NoReturn]) -> Iterator[
         yield Field(bool(parsed.group(1)), parsed.group(2), index, tuple(filters))
     if "{" in FIELD.sub("", template) or "}" in FIELD.sub("", template):
         fail(f"unbalanced braces in {template!r}")
+
+
+def key_pattern(keys: Iterable[str]) -> re.Pattern[str]:
+    """Value-keys to find in one pass, longest first, so that a key that contains another
+    ([IN] in [IN_FILE]) is matched whole and a value that itself holds `[KEY]` stays as it is."""
+    ordered = sorted(keys, key=len, reverse=True)
+    return re.compile("|".join(re.escape(key) for key in ordered) if ordered else r"(?!)")
 
 
 def stem(file_name: str) -> str:
