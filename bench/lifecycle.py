@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 
 from bench import DATA, Figure, imcache_command, timed
-from imcache.core.store import RECORD, ROOT_NAME, SESSION, USED_MARK
+from imcache.core.layout import RECORD, ROOT_NAME, SESSION, USED_MARK
 
 INTERFACES = ("mrtrix3.MRCat", "fsl.Merge", "fsl.BET", "ants.N4BiasFieldCorrection", "afni.Volreg")
 SPAN_DAYS = 90  # last uses spread evenly over the past SPAN_DAYS

@@ -12,7 +12,7 @@ def test_a_run_does_not_import_the_other_commands() -> None:
         "from imcache.cli.main import cli\n"
         "cli.get_command(None, 'run')\n"
         "heavy = [m for m in ('imcache.core.lifecycle', 'imcache.cli.lifecycle_cmd',"
-        " 'imcache.cli.interfaces_cmd', 'concurrent.futures', 'imcache.core.runner',"
+        " 'imcache.cli.interfaces_cmd', 'concurrent.futures', 'imcache.core.process',"
         " 'subprocess', 'traceback', 'shutil', 'difflib', 'dataclasses')"
         " if m in sys.modules]\n"
         "print(','.join(heavy))\n"

@@ -1,7 +1,7 @@
 """The cache's lifecycle: sessions, last use, `clear` policies, safety, and a look inside.
 
 Entries are made by real mrcat runs (`imcache run mrtrix3.MRCat`); their last use is moved back
-in time with `Store.record_use(entry, when_ns=...)`, the very call a hit makes. What is on disk
+in time with `Store.touch_used_mark(entry, when_ns=...)`, the very call a hit makes. What is on disk
 is read from the disk itself (folders, record files, lock files, byte counts summed here), not
 from imcache's own report, except where the report is what is tested.
 """
@@ -81,7 +81,7 @@ def removed_keys(report: dict[str, Any]) -> set[str]:
 
 
 def use_at(made: Made, when_ns: int) -> None:
-    Store(str(made.path.parent.parent)).record_use(str(made.path), when_ns=when_ns)
+    Store(str(made.path.parent.parent)).touch_used_mark(str(made.path), when_ns=when_ns)
 
 
 def use_days_ago(made: Made, days: float) -> None:
@@ -201,7 +201,7 @@ def test_previous_keeps_what_the_latest_session_used(
 def test_entry_published_after_session_start_counts_as_used(cache_root: Path) -> None:
     """A run that ends after `session start` was used in that session, however soon after.
 
-    A hit's last use is `time.time_ns()` (`record_use`), and so is a session's start; a new
+    A hit's last use is `time.time_ns()` (`touch_used_mark`), and so is a session's start; a new
     entry's is the mtime the kernel gives its use mark when `publish` creates it, which can lag
     that clock (coarse file times, up to a timer tick).
     """

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from imcache.core.errors import CacheError
-from imcache.core.store import Store, cache_root, write_atomic
+from imcache.core.layout import cache_root
+from imcache.core.store import Store, write_atomic
 
 
 def test_new_root_describes_itself_and_is_private(tmp_path: Path) -> None:
@@ -84,14 +85,14 @@ def test_prepare_entry_clears_failed_and_incomplete_attempts(tmp_path: Path) -> 
     assert not os.path.exists(failed)
 
 
-def test_record_use_moves_the_mark_forward(tmp_path: Path) -> None:
+def test_touch_used_mark_moves_the_mark_forward(tmp_path: Path) -> None:
     store = Store(cache_root(str(tmp_path)))
     store.ensure("pkg.Tool")
     entry = store.prepare_entry("pkg.Tool", "a" * 32)
     store.publish(entry, {"layout": 1, "key": "a" * 32})
     mark = Path(entry) / ".imcache-used"
     os.utime(mark, ns=(0, 0))
-    store.record_use(entry)
+    store.touch_used_mark(entry)
     assert mark.stat().st_mtime > 1_000_000_000
 
 

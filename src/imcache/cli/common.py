@@ -9,8 +9,9 @@ from typing import Any, BinaryIO
 
 import click
 
-from imcache.core.record import field, record
-from imcache.core.store import Store, cache_root
+from imcache.core.datatype import datatype, field
+from imcache.core.layout import cache_root
+from imcache.core.store import Store
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok; 1 user error; 2 bad usage; 3 internal error (a log is written); "
@@ -18,7 +19,7 @@ EXIT_CODES_HELP = (
 )
 
 
-@record
+@datatype
 class Settings:
     base_dir: str
     catalogues: Sequence[str]  # --interfaces folders (IMCACHE_PATH is in `env`)

@@ -84,7 +84,7 @@ def _current_input(table: dict[str, Any], words: list[str]) -> Any:
 
 def complete_key(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """Entry keys (and their interface, as help) for `imcache show KEY`."""
-    from imcache.core.store import cache_root
+    from imcache.core.layout import cache_root, is_key
 
     base = _root_params(ctx).get("base_dir") or os.environ.get("IMCACHE_BASE_DIR") or os.getcwd()
     root = cache_root(base)
@@ -93,7 +93,7 @@ def complete_key(ctx: click.Context, param: click.Parameter, incomplete: str) ->
         interfaces = sorted(e.name for e in os.scandir(root) if e.is_dir() and "." in e.name)
         for interface in interfaces:
             for entry in os.scandir(os.path.join(root, interface)):
-                if len(entry.name) == 32 and entry.name.startswith(incomplete):
+                if is_key(entry.name) and entry.name.startswith(incomplete):
                     items.append(CompletionItem(entry.name, help=interface))
     except OSError:
         return []

@@ -24,8 +24,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from imcache.core.datatype import datatype
 from imcache.core.errors import UsageError
-from imcache.core.record import record
 
 PROJECT_FILE = "imcache.toml"
 COLORS = ("auto", "always", "never")
@@ -38,14 +38,14 @@ FILE_KEYS = {
 }
 
 
-@record
+@datatype
 class Setting:
     name: str
     value: Any
     source: str  # "--base-dir", "IMCACHE_BASE_DIR", "/path/imcache.toml", "default"
 
 
-@record
+@datatype
 class Config:
     base_dir: Setting
     path: Setting  # catalogue folders searched after --interfaces, before the built-ins

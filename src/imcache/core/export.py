@@ -21,9 +21,9 @@ import stat
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
+from imcache.core.datatype import datatype
 from imcache.core.errors import ImcacheError, UsageError
 from imcache.core.hashing import digest_file
-from imcache.core.record import record
 
 Mode = Literal["link", "symlink"]
 OutputPaths = Mapping[str, "str | list[str]"]
@@ -33,7 +33,7 @@ class ExportError(ImcacheError):
     """A target that cannot be written, or would overwrite a different file."""
 
 
-@record
+@datatype
 class Placed:
     output: str
     source: str

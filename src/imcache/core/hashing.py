@@ -19,9 +19,10 @@ from typing import Any
 
 import xxhash
 
+from imcache.core.datatype import datatype, field
 from imcache.core.errors import InputChangedError, UsageError
 from imcache.core.interfaces.model import FileArg, SubArg, Value
-from imcache.core.record import field, record
+from imcache.core.layout import temporary_name
 
 KEY_FORMAT = 1
 # What says a file is still the one we hashed: replaced (dev, inode), resized, or written to (any
@@ -30,14 +31,13 @@ Signature = tuple[int, int, int, int, int]
 Seen = dict[str, Signature]
 RACY_NS = 2 * 10**9  # a file changed this close to its hashing is not memoised (coarse clocks)
 READ_AHEAD_BYTES = 64 << 20  # below this, threads cost more than they save
-MEMO_FOLDER = "digests"  # in the cache root
 PROGRESS_SLICE = 64 << 20  # bytes hashed between two progress reports
 Progress = Callable[[int], None]  # told of each run of bytes read
 MMAP_THRESHOLD = 1 << 20  # below this a plain read is as fast and costs no mapping
 READ_CHUNK = 1 << 24
 
 
-@record(frozen=False)
+@datatype(frozen=False)
 class KeyStream:
     """Accumulates fields; `digest()` is the key, `lines` the same fields for people."""
 
@@ -193,7 +193,7 @@ class DigestMemo:
             return  # changed too recently to vouch for: hashed again next time
         path = self._path(info)
         line = " ".join(str(n) for n in signature(info)[2:]) + f" {digest}\n"
-        temporary = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+        temporary = temporary_name(path, per_thread=threading.get_ident())
         try:
             # Never the cache root itself: that is made by Store.ensure, private and described.
             for folder in (self.folder, os.path.dirname(path)):

@@ -20,15 +20,26 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from imcache.core.datatype import datatype, field
 from imcache.core.errors import ImcacheError, UsageError
-from imcache.core.hashing import MEMO_FOLDER
-from imcache.core.record import field, record
-from imcache.core.store import (
+from imcache.core.layout import (
     EVENTS,
-    LAYOUT_FILE,
+    KEY_PREFIX_PATTERN,
+    LEFTOVER_PATTERN,
     RECORD,
+    ROOT_FILES,
     SESSION,
+    SESSIONS_LOG,
     USED_MARK,
+    deleting_name,
+    is_deleting,
+    is_key,
+    is_temporary,
+    key_of_leftover,
+    key_of_lock,
+    lock_name,
+)
+from imcache.core.store import (
     EntryLock,
     Store,
     cache_errors,
@@ -36,15 +47,10 @@ from imcache.core.store import (
     write_atomic,
 )
 
-KEY = re.compile(r"[0-9a-f]{32}")
-LEFTOVER = re.compile(r"([0-9a-f]{32})\.(failed|deleting)-.+")
-ROOT_FILES = frozenset(
-    {"CACHEDIR.TAG", "README.txt", LAYOUT_FILE, SESSION, "sessions.log", EVENTS, MEMO_FOLDER}
-)
 LEFTOVER_AGE_NS = 3600 * 10**9  # interrupted runs are swept after an hour
 
 
-@record
+@datatype
 class Entry:
     interface: str
     key: str
@@ -54,7 +60,7 @@ class Entry:
     bytes: int
 
 
-@record(frozen=False)
+@datatype(frozen=False)
 class Scan:
     entries: list[Entry] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)  # failed, interrupted, half-deleted
@@ -71,7 +77,7 @@ def scan(store: Store) -> Scan:
         return found
     for name in names:
         path = os.path.join(store.root, name)
-        if name in ROOT_FILES or ".tmp-" in name:
+        if name in ROOT_FILES or is_temporary(name):
             continue
         info = os.lstat(path)
         if stat.S_ISDIR(info.st_mode):
@@ -85,15 +91,15 @@ def _scan_interface(folder: str, interface: str, found: Scan) -> None:
     with os.scandir(folder) as children:
         for child in sorted(children, key=lambda c: c.name):
             name = child.name
-            if child.is_dir(follow_symlinks=False) and KEY.fullmatch(name):
+            if child.is_dir(follow_symlinks=False) and is_key(name):
                 try:
                     found.entries.append(_entry(child.path, interface, name))
                 except FileNotFoundError:
                     if os.path.isdir(child.path):  # else removed by another clear meanwhile
                         found.leftovers.append(child.path)  # no record: running, or interrupted
-            elif child.is_dir(follow_symlinks=False) and LEFTOVER.fullmatch(name):
+            elif child.is_dir(follow_symlinks=False) and LEFTOVER_PATTERN.fullmatch(name):
                 found.leftovers.append(child.path)
-            elif name.endswith(".lock") and KEY.fullmatch(name[:-5]) and child.is_file():
+            elif key_of_lock(name) is not None and child.is_file():
                 if not os.path.isdir(child.path[:-5]):
                     found.orphan_locks.append(child.path)
             else:
@@ -124,7 +130,7 @@ def _read_mark(path: str) -> tuple[int | None, int | None]:
 # --- sessions -----------------------------------------------------------------------------------
 
 
-@record
+@datatype
 class Session:
     id: str
     started_ns: int
@@ -140,7 +146,7 @@ def start_session(store: Store, now_ns: int | None = None) -> Session:
     payload = {"id": session.id, "started_ns": session.started_ns, "started": session.started}
     with cache_errors(store.root):
         write_atomic(os.path.join(store.root, SESSION), json.dumps(payload).encode())
-        with open(os.path.join(store.root, "sessions.log"), "a", encoding="utf-8") as log:
+        with open(os.path.join(store.root, SESSIONS_LOG), "a", encoding="utf-8") as log:
             log.write(json.dumps(payload) + "\n")
     return session
 
@@ -168,7 +174,7 @@ def current_session(store: Store) -> Session | None:
 # --- clear --------------------------------------------------------------------------------------
 
 
-@record
+@datatype
 class Policy:
     """Which entries go: any time bound selects; then the least recently used until under max."""
 
@@ -182,7 +188,7 @@ class Policy:
         return self.before_ns is not None and entry.last_used_ns < self.before_ns
 
 
-@record(frozen=False)
+@datatype(frozen=False)
 class ClearReport:
     removed: list[Entry] = field(default_factory=list)
     kept: list[Entry] = field(default_factory=list)
@@ -241,7 +247,7 @@ def _clear(
 def _drop_orphan_lock(path: str) -> None:
     lock = EntryLock(path)
     if lock.try_exclusive():
-        key_dir = path[: -len(".lock")]
+        key_dir = os.path.join(os.path.dirname(path), key_of_lock(os.path.basename(path)) or "")
         lock.release(unlink=not os.path.isdir(key_dir))
 
 
@@ -276,7 +282,7 @@ def remove_entry(
             return "gone"
         if not still_wanted():
             return "kept"
-        doomed = f"{entry.path}.deleting-{os.getpid()}"
+        doomed = deleting_name(entry.path)
         try:
             os.rename(entry.path, doomed)  # the entry vanishes at once; the bytes follow
         except PermissionError:
@@ -292,7 +298,7 @@ def remove_entry(
 
 
 def _sweepable(path: str, now_ns: int, everything: bool) -> bool:
-    if ".deleting-" in os.path.basename(path):
+    if is_deleting(os.path.basename(path)):
         return True  # a removal that was interrupted: finish it
     try:
         age = now_ns - os.lstat(path).st_mtime_ns
@@ -304,12 +310,12 @@ def _sweepable(path: str, now_ns: int, everything: bool) -> bool:
 def _sweep(path: str) -> bool:
     """Remove an interrupted or failed attempt, unless a run holds its key right now."""
     name = os.path.basename(path)
-    key = name.split(".", 1)[0]
-    lock = EntryLock(os.path.join(os.path.dirname(path), f"{key}.lock"))
+    key = key_of_leftover(name)
+    lock = EntryLock(os.path.join(os.path.dirname(path), lock_name(key)))
     if not lock.try_exclusive():
         return False
     try:
-        if KEY.fullmatch(name) and os.path.exists(os.path.join(path, RECORD)):
+        if is_key(name) and os.path.exists(os.path.join(path, RECORD)):
             return False  # completed meanwhile: an entry, not a leftover
         shutil.rmtree(path, ignore_errors=True)
         return not os.path.exists(path)
@@ -379,7 +385,7 @@ def read_record(entry: Entry) -> dict[str, Any]:
 
 def find_entry(store: Store, prefix: str) -> Entry:
     """The one entry whose key starts with `prefix` (at least 4 hex digits)."""
-    if not re.fullmatch(r"[0-9a-f]{4,32}", prefix):
+    if not KEY_PREFIX_PATTERN.fullmatch(prefix):
         raise UsageError(f"{prefix!r} is not a key prefix", "give 4 to 32 hex digits of a key")
     matches = [e for e in scan(store).entries if e.key.startswith(prefix)]
     if not matches:
@@ -392,7 +398,7 @@ def find_entry(store: Store, prefix: str) -> Entry:
     return matches[0]
 
 
-@record
+@datatype
 class Stats:
     entries: int
     bytes: int

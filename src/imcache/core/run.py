@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO, Protocol
 
 from imcache import __version__
+from imcache.core.datatype import datatype, field
 from imcache.core.errors import (
     CacheError,
     InputChangedError,
@@ -20,7 +21,6 @@ from imcache.core.errors import (
 )
 from imcache.core.hashing import (
     KEY_FORMAT,
-    MEMO_FOLDER,
     DigestMemo,
     KeyStream,
     Progress,
@@ -35,24 +35,13 @@ from imcache.core.interfaces.model import FileArg, Interface, SubArg, Values
 from imcache.core.interfaces.registry import resolve, search_path
 from imcache.core.interfaces.render import PlannedOutput, plan_outputs, render_argv
 from imcache.core.interfaces.values import relevant_env, resolve_values
-from imcache.core.record import field, record
-from imcache.core.store import (
-    LAYOUT,
-    RECORD,
-    STDERR_LOG,
-    STDOUT_LOG,
-    USED_MARK,
-    EntryLock,
-    Store,
-    cache_errors,
-    cache_root,
-)
+from imcache.core.layout import LAYOUT, MEMO_FOLDER, OWN_FILES, RECORD, USED_MARK, cache_root
+from imcache.core.store import EntryLock, Store, cache_errors
 
-OwnFiles = frozenset({RECORD, USED_MARK, STDOUT_LOG, STDERR_LOG})
 OutputPaths = dict[str, str | list[str]]
 
 
-@record
+@datatype
 class RunRequest:
     interface: str
     words: list[str]
@@ -66,14 +55,14 @@ class RunRequest:
     progress: Progress | None = None  # told of input bytes hashed (the memo's misses)
 
 
-@record
+@datatype
 class Tool:
     name: str
     path: str | None  # None: not found on PATH
     identity: str
 
 
-@record
+@datatype
 class Plan:
     interface: Interface
     values: Values
@@ -91,7 +80,7 @@ class Plan:
         return self.store.entry_dir(self.interface.name, self.key)
 
 
-@record
+@datatype
 class RunResult:
     plan: Plan
     cached: bool
@@ -291,7 +280,7 @@ def _shared_hit(plan: Plan, reporter: Reporter) -> RunResult | None:
 
 
 def _used(plan: Plan, event: str) -> None:
-    plan.store.record_use(plan.entry)
+    plan.store.touch_used_mark(plan.entry)
     plan.store.log_event(event, plan.interface.name, plan.key)
 
 
@@ -303,7 +292,7 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
     tool_env = {**env, **plan.interface.fixed_env, **plan.env_values}
     assert plan.tool.path is not None
     argv = [plan.tool.path, *plan.argv[1:]]
-    from imcache.core.runner import run_tool  # a miss only: a hit never starts a process
+    from imcache.core.process import run_tool  # a miss only: a hit never starts a process
 
     try:
         completed = run_tool(argv, entry, tool_env, reporter.echo, plan.interface.name)
@@ -428,7 +417,7 @@ def _extra_files(entry: str, outputs: dict[str, Any]) -> list[str]:
             continue
         for name in files:
             relative = os.path.normpath(os.path.join(relative_folder, name))
-            if relative not in declared and relative not in OwnFiles:
+            if relative not in declared and relative not in OWN_FILES:
                 extra.append(relative)
     return sorted(extra)
 

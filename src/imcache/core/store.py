@@ -12,7 +12,6 @@ import errno
 import fcntl
 import json
 import os
-import re
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -20,45 +19,33 @@ from typing import Any
 
 import xxhash
 
+from imcache.core.datatype import datatype
 from imcache.core.errors import CacheError
-from imcache.core.record import record
-
-LAYOUT = 1
-ROOT_NAME = "imcache_mem"
-RECORD = "imcache.json"
-USED_MARK = ".imcache-used"
-STDOUT_LOG = "stdout.txt"  # the tool's captured streams, in every entry
-STDERR_LOG = "stderr.txt"
-LAYOUT_FILE = "imcache-layout.json"
-CACHEDIR_TAG_FILE = "CACHEDIR.TAG"
-README_FILE = "README.txt"
-MARK_WIDTH = 21  # the used mark holds the entry's size as text of this fixed width
-EVENTS = "events.log"  # hits, misses and failures, one line each, for `imcache stats`
-SESSION = "session.json"  # the latest `imcache session start`
-CACHEDIR_TAG = (
-    "Signature: 8a477f597d28d172789f06886806bc55\n"
-    "# This file is a cache directory tag created by imcache.\n"
-    "# For information about cache directory tags see https://bford.info/cachedir/\n"
+from imcache.core.layout import (
+    CACHEDIR_TAG,
+    CACHEDIR_TAG_FILE,
+    EVENTS,
+    GITIGNORE,
+    GITIGNORE_FILE,
+    LAYOUT,
+    LAYOUT_FILE,
+    MARK_WIDTH,
+    README,
+    README_FILE,
+    RECORD,
+    SHARED_ENTRY_MODE,
+    SHARED_ROOT_MODE,
+    USED_MARK,
+    attempts_of,
+    deleting_name,
+    failed_name,
+    is_key,
+    lock_name,
+    temporary_name,
 )
-# A shared cache (see `imcache init --shared`): the group may add entries; the sticky bit keeps
-# each user's entries their own (nobody else can rename or remove them); setgid keeps the group.
-SHARED_ROOT_MODE = 0o3770
-SHARED_ENTRY_MODE = 0o2750  # the group reads a finished entry; only its owner changes it
-README = """This folder is imcache's cache: one folder per interface, one entry per key.
-Each entry holds a tool's outputs, its captured stdout.txt and stderr.txt, and imcache.json,
-the record of the run, written last: an entry without it is incomplete and never used.
-Remove entries with `imcache clear`, not by hand while imcache runs.
-"""
 
 
-KEY_NAME = re.compile(r"[0-9a-f]{32}")
-
-
-def cache_root(base_dir: str) -> str:
-    return os.path.join(os.path.abspath(base_dir), ROOT_NAME)
-
-
-@record
+@datatype
 class Store:
     root: str
 
@@ -66,7 +53,7 @@ class Store:
         return os.path.join(self.root, interface, key)
 
     def lock_path(self, interface: str, key: str) -> str:
-        return os.path.join(self.root, interface, f"{key}.lock")
+        return os.path.join(self.root, interface, lock_name(key))
 
     def refuse_link(self) -> None:
         """A root that is a link would put entries (and deletions) somewhere nobody chose."""
@@ -118,7 +105,7 @@ class Store:
                 if os.stat(folder).st_uid == os.geteuid():
                     os.chown(folder, -1, gid)
                     os.chmod(folder, SHARED_ROOT_MODE)
-            for name in (CACHEDIR_TAG_FILE, README_FILE, LAYOUT_FILE):
+            for name in (CACHEDIR_TAG_FILE, README_FILE, GITIGNORE_FILE, LAYOUT_FILE):
                 with contextlib.suppress(FileNotFoundError, PermissionError):
                     os.chown(os.path.join(self.root, name), -1, gid)
                     os.chmod(os.path.join(self.root, name), 0o644)
@@ -140,6 +127,7 @@ class Store:
             return
         write_atomic(os.path.join(self.root, CACHEDIR_TAG_FILE), CACHEDIR_TAG.encode())
         write_atomic(os.path.join(self.root, README_FILE), README.encode())
+        write_atomic(os.path.join(self.root, GITIGNORE_FILE), GITIGNORE.encode())
         write_atomic(layout_path, json.dumps({"layout": LAYOUT, "tool": "imcache"}).encode())
 
     def read_record(self, entry: str) -> dict[str, Any] | None:
@@ -179,10 +167,10 @@ class Store:
             os.fchmod(mark.fileno(), 0o666 & ~stat.S_IWOTH)
         if self.is_shared():
             _open_to_group(entry)
-        self.record_use(entry)  # our clock, as session start uses: not the file system's tick
+        self.touch_used_mark(entry)  # our clock, as session start uses: not the file system's tick
         write_atomic(os.path.join(entry, RECORD), payload, durable=True)
 
-    def record_use(self, entry: str, when_ns: int | None = None) -> None:
+    def touch_used_mark(self, entry: str, when_ns: int | None = None) -> None:
         """Last use, kept by us in a mark's mtime (never atime, which mounts often do not keep).
 
         One utime call: a hit rewrites no index, whatever the number of entries."""
@@ -203,7 +191,7 @@ class Store:
         parent = os.path.dirname(entry)
         os.makedirs(parent, exist_ok=True)
         for name in os.listdir(parent):
-            if name == key or name.startswith((f"{key}.failed-", f"{key}.deleting-")):
+            if name == key or name.startswith(attempts_of(key)):
                 path = os.path.join(parent, name)
                 if _owner_of(path) not in (os.geteuid(), None) and os.geteuid() != 0:
                     if name != key:
@@ -237,7 +225,7 @@ class Store:
     def keep_failed(self, entry: str) -> str:
         """Move a failed attempt aside under a name that says so, for inspection."""
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        failed = f"{entry}.failed-{stamp}-{os.getpid()}"
+        failed = failed_name(entry, stamp)
         os.replace(entry, failed)
         return failed
 
@@ -262,8 +250,8 @@ def _remove_attempt(path: str) -> None:
     must not leave its record standing over half its files (a hit naming files that are gone).
     """
     try:
-        if KEY_NAME.fullmatch(os.path.basename(path)):
-            doomed = f"{path}.deleting-{os.getpid()}"
+        if is_key(os.path.basename(path)):
+            doomed = deleting_name(path)
             os.rename(path, doomed)
             path = doomed
         _remove_tree(path)
@@ -360,7 +348,7 @@ def tree_bytes(path: str) -> int:
 
 def write_atomic(path: str, payload: bytes, durable: bool = False) -> None:
     """Write to a temporary name in the same folder, then rename: readers see all or nothing."""
-    temporary = f"{path}.tmp-{os.getpid()}"
+    temporary = temporary_name(path)
     try:
         with open(temporary, "wb") as handle:
             handle.write(payload)

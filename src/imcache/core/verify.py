@@ -11,20 +11,20 @@ import stat
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from imcache.core.datatype import datatype, field
 from imcache.core.hashing import digest_file
 from imcache.core.lifecycle import Entry, remove_entry, scan
-from imcache.core.record import field, record
 from imcache.core.run import output_damage
 from imcache.core.store import Store
 
 
-@record
+@datatype
 class Finding:
     entry: Entry
     problem: str
 
 
-@record(frozen=False)
+@datatype(frozen=False)
 class VerifyReport:
     checked: int = 0
     bytes_read: int = 0

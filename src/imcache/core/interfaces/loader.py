@@ -15,6 +15,8 @@ from typing import Any, NoReturn, cast
 
 import xxhash
 
+from imcache.core.datatype import datatype, replace
+from imcache.core.datatype import field as record_field
 from imcache.core.errors import DefinitionError
 from imcache.core.interfaces.model import (
     Body,
@@ -28,8 +30,7 @@ from imcache.core.interfaces.model import (
     Rule,
 )
 from imcache.core.interfaces.templates import FIELD, key_pattern, template_fields
-from imcache.core.record import field as record_field
-from imcache.core.record import record, replace
+from imcache.core.layout import LOGS, RESERVED, STDERR_LOG, STDOUT_LOG
 
 # Boutiques 0.5 properties, plus the few that NiWrap's descriptors add. Anything else is refused,
 # because a misspelt key ("optinal") would otherwise silently change what a definition means.
@@ -135,7 +136,6 @@ SCALAR_TYPES = ("File", "String", "Number", "Flag")
 # Files imcache itself writes into every entry folder: no output may take these names.
 # (`stdout.txt` as a template is NiWrap's way to name the captured stdout, and means just that.)
 INPUT_ID = re.compile(r"[0-9A-Za-z_]+")
-RESERVED_ENTRY_NAMES = frozenset({"imcache.json", ".imcache-used"})
 # What a shell would read as more than words: redirections, lists, quotes, variables, globs.
 SHELL_SYNTAX = frozenset("<>|&;`$\"'\\*?#()~\n")
 # A value-key looks like [NAME]; `[1]` (an AFNI sub-brick selector) is text, not a key.
@@ -202,8 +202,8 @@ def parse_descriptor(data: object, source: str, name: str) -> Interface:
         description=str(obj.get("description", "")),
         body=body,
         fixed_env=_parse_fixed_env(ctx, obj.get("environment-variables")),
-        stdout_output=_parse_stream_output(ctx, obj, "stdout-output", "stdout.txt"),
-        stderr_output=_parse_stream_output(ctx, obj, "stderr-output", "stderr.txt"),
+        stdout_output=_parse_stream_output(ctx, obj, "stdout-output", STDOUT_LOG),
+        stderr_output=_parse_stream_output(ctx, obj, "stderr-output", STDERR_LOG),
         extension=extension,
         version=str(obj.get("tool-version", "")),
     )
@@ -490,7 +490,7 @@ def _parse_output(ctx: _Context, item: object, where: str) -> OutputSpec:
         not isinstance(file_template, list) or not all(isinstance(x, str) for x in file_template)
     ):
         ctx.fail(_join(where, "file-template"), "must be a list of lines (strings)")
-    if file_template is not None and obj.get("path-template") in ("stdout.txt", "stderr.txt"):
+    if file_template is not None and obj.get("path-template") in LOGS:
         ctx.fail(
             _join(where, "path-template"),
             f"{obj['path-template']!r} holds the tool's own output; a file-template needs "
@@ -535,7 +535,7 @@ def _check_template_stays_inside(ctx: _Context, template: str, where: str) -> No
         )
     if posixpath.normpath(template) == ".":
         ctx.fail(where, f"{template!r} names the entry folder itself, not an output in it")
-    if posixpath.normpath(template) in RESERVED_ENTRY_NAMES:
+    if posixpath.normpath(template) in RESERVED:
         ctx.fail(where, f"{template!r} is a name imcache keeps for itself in every entry")
 
 
@@ -744,7 +744,7 @@ def _parse_defaults(ctx: _Context, value: object, where: str) -> dict[str, tuple
     return defaults
 
 
-@record
+@datatype
 class Formats:
     printf: dict[str, str] = record_field(default_factory=dict)
     divisors: dict[str, float] = record_field(default_factory=dict)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, TypeAlias
 
-from imcache.core.record import field, record
+from imcache.core.datatype import datatype, field
 
 InputType = Literal["File", "String", "Number", "Flag", "Sub"]
 # `imcache run`'s own options; an input of the same name is reached as `--input-NAME`.
@@ -13,7 +13,7 @@ RUN_OPTIONS = frozenset(
 )
 
 
-@record
+@datatype
 class FileArg:
     """A File input as given (`given`) and as the tool will see it (`path`, absolute)."""
 
@@ -21,7 +21,7 @@ class FileArg:
     path: str
 
 
-@record
+@datatype
 class SubArg:
     """The value of a Styx sub-command input: which variant, and that variant's own values."""
 
@@ -34,7 +34,7 @@ Value: TypeAlias = "Scalar | list[Scalar]"
 Values: TypeAlias = "dict[str, Value]"
 
 
-@record
+@datatype
 class InputSpec:
     id: str
     name: str
@@ -80,7 +80,7 @@ class InputSpec:
         return f"--input-{dashed}" if dashed in RUN_OPTIONS else f"--{dashed}"
 
 
-@record
+@datatype
 class OutputSpec:
     id: str
     name: str
@@ -104,7 +104,7 @@ class OutputSpec:
         return self.public_name or self.id
 
 
-@record
+@datatype
 class GroupSpec:
     id: str
     members: tuple[str, ...]
@@ -113,7 +113,7 @@ class GroupSpec:
     all_or_none: bool = False
 
 
-@record
+@datatype
 class Body:
     """A command-line template with its inputs: the whole tool, or one Styx sub-command."""
 
@@ -135,7 +135,7 @@ class Body:
         return keys | {out.value_key for out in self.outputs if out.value_key}
 
 
-@record
+@datatype
 class EnvSpec:
     """An environment variable the user may set that changes results: it enters the key."""
 
@@ -145,7 +145,7 @@ class EnvSpec:
     description: str = ""
 
 
-@record
+@datatype
 class Rule:
     """An extension rule: when `if_set` is given, require values of, or render, other inputs."""
 
@@ -154,7 +154,7 @@ class Rule:
     render: dict[str, str] = field(default_factory=dict)
 
 
-@record
+@datatype
 class Extension:
     """What imcache reads from `custom.imcache`; see docs/interfaces.md."""
 
@@ -174,7 +174,7 @@ class Extension:
     template_only: tuple[str, ...] = ()  # inputs that feed templates, never the command line
 
 
-@record
+@datatype
 class Interface:
     name: str  # PACKAGE.Name
     source: str  # the file it was loaded from

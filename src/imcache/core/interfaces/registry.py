@@ -13,16 +13,16 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 
+from imcache.core.datatype import datatype
 from imcache.core.errors import UnknownInterfaceError, UsageError
 from imcache.core.interfaces.loader import load_interface
 from imcache.core.interfaces.model import Interface
-from imcache.core.record import record
 
 BUILTIN = os.path.join(os.path.dirname(__file__), "catalogue")
 NAME = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]*)\.([^/\\\0]+)")
 
 
-@record
+@datatype
 class Found:
     name: str
     path: str

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import NoReturn
 
+from imcache.core.datatype import datatype, replace
 from imcache.core.errors import UsageError
 from imcache.core.interfaces.model import (
     Body,
@@ -27,19 +28,18 @@ from imcache.core.interfaces.model import (
 )
 from imcache.core.interfaces.templates import expand, key_pattern
 from imcache.core.interfaces.values import template_lookup
-from imcache.core.record import record, replace
+from imcache.core.layout import OWN_FILES
 
 # The files imcache writes into every entry; an output named by a value may not take them.
-OWN_FILES = frozenset({"imcache.json", ".imcache-used", "stdout.txt", "stderr.txt"})
 
 
-@record
+@datatype
 class Segment:
     text: str
     is_value: bool  # a value is one piece of a word; template text splits at white space
 
 
-@record
+@datatype
 class PlannedOutput:
     spec: OutputSpec
     path: str  # relative to the entry folder; a glob pattern for list outputs

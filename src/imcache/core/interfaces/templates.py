@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import NoReturn
 
-from imcache.core.record import record
+from imcache.core.datatype import datatype
 
 FIELD = re.compile(r"\{([^{}]*)\}")
 SOURCE = re.compile(r"(env\.)?([A-Za-z_][A-Za-z0-9_]*)(?:\[(-?\d{1,6})\])?")
@@ -21,7 +21,7 @@ SOURCE = re.compile(r"(env\.)?([A-Za-z_][A-Za-z0-9_]*)(?:\[(-?\d{1,6})\])?")
 DOUBLE_EXTENSIONS = (".nii.gz", ".tar.gz", ".niml.dset", ".img.gz", ".hdr.gz", ".mgh.gz", ".mif.gz")
 
 
-@record
+@datatype
 class Field:
     env: bool
     source: str

@@ -1,20 +1,20 @@
-"""`@record` behaves as the frozen dataclasses it replaces on the start-up path."""
+"""`@datatype` behaves as the frozen dataclasses it replaces on the start-up path."""
 
 from __future__ import annotations
 
 import pytest
 
-from imcache.core.record import field, record, replace
+from imcache.core.datatype import datatype, field, replace
 
 
-@record
+@datatype
 class Point:
     x: int
     y: int = 0
     tags: list[str] = field(default_factory=list)
 
 
-@record(frozen=False)
+@datatype(frozen=False)
 class Counter:
     hits: int = 0
 
@@ -78,7 +78,7 @@ def test_repr_names_the_fields() -> None:
 def test_a_field_without_default_after_one_with_is_refused() -> None:
     with pytest.raises(TypeError, match="'b' without a default"):
 
-        @record
+        @datatype
         class Bad:
             a: int = 0
             b: int

@@ -12,15 +12,16 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any, BinaryIO
 
+from imcache.core.datatype import datatype
 from imcache.core.errors import CacheError, ImcacheError, TerminatedError, ToolNotFoundError
-from imcache.core.record import record
-from imcache.core.store import STDERR_LOG, STDOUT_LOG, cache_errors
+from imcache.core.layout import STDERR_LOG, STDOUT_LOG
+from imcache.core.store import cache_errors
 
 STOP_GRACE = 5.0  # seconds a stopped tool gets to clean up before it is killed
 PUMP_GRACE = 2.0  # seconds to drain a stopped tool's output
 
 
-@record
+@datatype
 class Completed:
     exit_code: int
     started: float

@@ -1,13 +1,13 @@
-"""`@record`: a light stand-in for `@dataclass` on the start-up path.
+"""`@datatype`: a light stand-in for `@dataclass` on the start-up path.
 
 `dataclasses` builds each class by generating and `exec`-ing source for `__init__`, `__eq__`,
 `__repr__`, ...: about 0.35 ms per class, 7 ms for the twenty classes a hit defines, which is a
-seventh of imcache's own start-up (issue 5). `record` builds the same methods from closures
+seventh of imcache's own start-up (issue 5). `datatype` builds the same methods from closures
 instead, at about a hundredth of that. mypy reads it as a dataclass through `dataclass_transform`.
 
 What it supports is what imcache uses: fields with a default or a `field(default_factory=...)`,
 frozen (the default) or not, equality and hashing by fields, a readable repr, and `replace`.
-No inheritance between records, no `InitVar`, no ordering.
+No inheritance between datatypes, no `InitVar`, no ordering.
 """
 
 from __future__ import annotations
@@ -28,20 +28,20 @@ class _Factory:
 
 
 def field(*, default: Any = _MISSING, default_factory: Callable[[], Any] = _MISSING) -> Any:
-    """A field's default: a value, or a factory called for every new record."""
+    """A field's default: a value, or a factory called for every new instance."""
     if default_factory is not _MISSING:
         return _Factory(default_factory)
     return default
 
 
 @overload
-def record(cls: type[T], /) -> type[T]: ...
+def datatype(cls: type[T], /) -> type[T]: ...
 @overload
-def record(*, frozen: bool = True) -> Callable[[type[T]], type[T]]: ...
+def datatype(*, frozen: bool = True) -> Callable[[type[T]], type[T]]: ...
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
-def record(cls: Any = None, /, *, frozen: bool = True) -> Any:
+def datatype(cls: Any = None, /, *, frozen: bool = True) -> Any:
     """Give `cls` an `__init__` over its annotated fields, `__eq__`, `__hash__`, `__repr__`."""
 
     def build(cls: type[T]) -> type[T]:
@@ -93,7 +93,7 @@ def _build(cls: type[T], frozen: bool) -> type[T]:
         "__init__": __init__,
         "__eq__": __eq__,
         "__repr__": __repr__,
-        "__record_fields__": names,
+        "__datatype_fields__": names,
         "__hash__": None,  # as a dataclass with eq and not frozen: unhashable
     }
     if frozen:
@@ -118,8 +118,8 @@ def _refuse_change(self: Any, name: str, *value: Any) -> None:
 
 
 def replace(obj: T, /, **changes: Any) -> T:
-    """A copy of the record `obj` with some fields changed (as `dataclasses.replace`)."""
-    names: tuple[str, ...] = type(obj).__record_fields__  # type: ignore[attr-defined]
+    """A copy of `obj` with some fields changed (as `dataclasses.replace`)."""
+    names: tuple[str, ...] = type(obj).__datatype_fields__  # type: ignore[attr-defined]
     values = {name: getattr(obj, name) for name in names}
     unknown = set(changes) - set(values)
     if unknown:

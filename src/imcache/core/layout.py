@@ -1,0 +1,122 @@
+"""Every name and pattern imcache gives to things on disk, in one place.
+
+The cache root `<base>/imcache_mem` holds the files that describe it, one folder per interface,
+and in each folder one entry per key (`<key>/`), the entry's lock (`<key>.lock`) and, for a while,
+attempts that failed or are being deleted. Nothing else in imcache spells these names: a second
+copy of "our own files" is how a glob once handed back `stdout.txt` as a tool's output.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+LAYOUT = 1  # the version of this layout, kept in LAYOUT_FILE and in every record
+
+# --- the cache root -----------------------------------------------------------------------------
+ROOT_NAME = "imcache_mem"  # <base>/imcache_mem, as nipype's Memory makes nipype_mem
+LAYOUT_FILE = "imcache-layout.json"
+CACHEDIR_TAG_FILE = "CACHEDIR.TAG"
+README_FILE = "README.txt"
+GITIGNORE_FILE = ".gitignore"  # `*`: the default base is the current folder, often a git checkout
+EVENTS = "events.log"  # hits, misses and failures, one line each, for `imcache stats`
+SESSION = "session.json"  # the latest `imcache session start`
+SESSIONS_LOG = "sessions.log"  # every session start, appended
+MEMO_FOLDER = "digests"  # the digest memo
+ROOT_FILES = frozenset(
+    {
+        CACHEDIR_TAG_FILE,
+        README_FILE,
+        GITIGNORE_FILE,
+        LAYOUT_FILE,
+        SESSION,
+        SESSIONS_LOG,
+        EVENTS,
+        MEMO_FOLDER,
+    }
+)
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by imcache.\n"
+    "# For information about cache directory tags see https://bford.info/cachedir/\n"
+)
+# A shared cache (see `imcache init --shared`): the group may add entries; the sticky bit keeps
+# each user's entries their own (nobody else can rename or remove them); setgid keeps the group.
+SHARED_ROOT_MODE = 0o3770
+SHARED_ENTRY_MODE = 0o2750  # the group reads a finished entry; only its owner changes it
+GITIGNORE = "# Made by imcache: a cache is never committed.\n*\n"
+README = """This folder is imcache's cache: one folder per interface, one entry per key.
+Each entry holds a tool's outputs, its captured stdout.txt and stderr.txt, and imcache.json,
+the record of the run, written last: an entry without it is incomplete and never used.
+Remove entries with `imcache clear`, not by hand while imcache runs.
+"""
+
+# --- an entry's own files -----------------------------------------------------------------------
+RECORD = "imcache.json"  # the record of a finished run, written last
+USED_MARK = ".imcache-used"  # its mtime is the entry's last use; it holds the entry's size
+MARK_WIDTH = 21  # the used mark holds the entry's size as text of this fixed width
+STDOUT_LOG = "stdout.txt"  # the tool's captured streams, in every entry
+STDERR_LOG = "stderr.txt"
+LOGS = (STDOUT_LOG, STDERR_LOG)
+# Names a tool's output may never take: imcache writes them itself.
+RESERVED = frozenset({RECORD, USED_MARK})
+OWN_FILES = frozenset({RECORD, USED_MARK, STDOUT_LOG, STDERR_LOG})
+
+# --- keys, locks and attempts -------------------------------------------------------------------
+KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
+KEY_PREFIX_PATTERN = re.compile(r"[0-9a-f]{4,32}")  # what `imcache show` takes
+LOCK_SUFFIX = ".lock"
+FAILED = "failed"  # <key>.failed-<time>-<pid>: a failed attempt, kept for inspection
+DELETING = "deleting"  # <key>.deleting-<pid>: an entry on its way out
+LEFTOVER_PATTERN = re.compile(r"([0-9a-f]{32})\.(failed|deleting)-.+")
+TEMPORARY_MARK = ".tmp-"  # <name>.tmp-<pid>[-<thread>]: a file being written atomically
+
+
+def cache_root(base_dir: str) -> str:
+    return os.path.join(os.path.abspath(base_dir), ROOT_NAME)
+
+
+def is_key(name: str) -> bool:
+    return KEY_PATTERN.fullmatch(name) is not None
+
+
+def lock_name(key: str) -> str:
+    return key + LOCK_SUFFIX
+
+
+def key_of_lock(name: str) -> str | None:
+    """The key whose lock file `name` is, or None."""
+    if name.endswith(LOCK_SUFFIX) and is_key(name[: -len(LOCK_SUFFIX)]):
+        return name[: -len(LOCK_SUFFIX)]
+    return None
+
+
+def failed_name(entry: str, stamp: str) -> str:
+    return f"{entry}.{FAILED}-{stamp}-{os.getpid()}"
+
+
+def deleting_name(entry: str) -> str:
+    return f"{entry}.{DELETING}-{os.getpid()}"
+
+
+def is_deleting(name: str) -> bool:
+    return f".{DELETING}-" in name
+
+
+def attempts_of(key: str) -> tuple[str, str]:
+    """Prefixes of the names that earlier attempts at `key` leave beside it."""
+    return (f"{key}.{FAILED}-", f"{key}.{DELETING}-")
+
+
+def key_of_leftover(name: str) -> str:
+    """The key a leftover (or an entry) belongs to: the part before the first dot."""
+    return name.split(".", 1)[0]
+
+
+def temporary_name(path: str, *, per_thread: int | None = None) -> str:
+    suffix = f"{TEMPORARY_MARK}{os.getpid()}"
+    return f"{path}{suffix}" if per_thread is None else f"{path}{suffix}-{per_thread}"
+
+
+def is_temporary(name: str) -> bool:
+    return TEMPORARY_MARK in name
