@@ -11,7 +11,7 @@ import pytest
 
 from imcache.core.errors import CacheError
 from imcache.core.layout import cache_root
-from imcache.core.store import Store, write_atomic
+from imcache.core.store import Store
 
 
 def test_new_root_describes_itself_and_is_private(tmp_path: Path) -> None:
@@ -94,15 +94,6 @@ def test_touch_used_mark_moves_the_mark_forward(tmp_path: Path) -> None:
     os.utime(mark, ns=(0, 0))
     store.touch_used_mark(entry)
     assert mark.stat().st_mtime > 1_000_000_000
-
-
-def test_write_atomic_leaves_no_temporary(tmp_path: Path) -> None:
-    folder = tmp_path / "atomic"
-    folder.mkdir()
-    target = folder / "file.json"
-    write_atomic(str(target), b"{}", durable=True)
-    assert target.read_bytes() == b"{}"
-    assert os.listdir(folder) == ["file.json"]
 
 
 @pytest.mark.parametrize("other_finishes", [True, False])

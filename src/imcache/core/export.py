@@ -23,7 +23,9 @@ from typing import Literal
 
 from imcache.core.datatype import datatype
 from imcache.core.errors import ImcacheError, UsageError
+from imcache.core.files import place_atomic
 from imcache.core.hashing import digest_file
+from imcache.core.layout import temporary_name
 
 Mode = Literal["link", "symlink"]
 OutputPaths = Mapping[str, "str | list[str]"]
@@ -125,11 +127,13 @@ def _place(source: str, target: str, mode: Mode) -> str:
         if mode == "link" and _same_file(source, target):
             how = "already there"
         else:
-            temporary = os.path.join(folder, f".{os.path.basename(target)}.imcache-{os.getpid()}")
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            how = _make(source, temporary, mode)
-            os.replace(temporary, target)
+            # Hidden: the user's folder is not ours, and a killed export must not look like data.
+            hidden = os.path.join(folder, f".{os.path.basename(target)}")
+            how = place_atomic(
+                target,
+                lambda temporary: _make(source, temporary, mode),
+                temporary=temporary_name(hidden),
+            )
         if mode == "link":
             # make compares times: a target older than a touched input would be rebuilt forever.
             with contextlib.suppress(PermissionError):  # another user's file

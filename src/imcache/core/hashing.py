@@ -21,6 +21,7 @@ import xxhash
 
 from imcache.core.datatype import datatype, field
 from imcache.core.errors import InputChangedError, UsageError
+from imcache.core.files import write_atomic
 from imcache.core.interfaces.model import FileArg, SubArg, Value
 from imcache.core.layout import temporary_name
 
@@ -193,18 +194,15 @@ class DigestMemo:
             return  # changed too recently to vouch for: hashed again next time
         path = self._path(info)
         line = " ".join(str(n) for n in signature(info)[2:]) + f" {digest}\n"
+        # Threads of one process hash files at once: each writes under a name of its own.
         temporary = temporary_name(path, per_thread=threading.get_ident())
-        try:
+        # A read-only or full cache: the memo is only a shortcut.
+        with contextlib.suppress(OSError):
             # Never the cache root itself: that is made by Store.ensure, private and described.
             for folder in (self.folder, os.path.dirname(path)):
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(folder)
-            with open(temporary, "wb") as handle:
-                handle.write(line.encode())
-            os.replace(temporary, path)
-        except OSError:  # a read-only or full cache: the memo is only a shortcut
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
+            write_atomic(path, line.encode(), temporary=temporary)
 
 
 def signature(info: os.stat_result) -> Signature:

@@ -12,7 +12,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import stat
 import time
 from collections import Counter
@@ -22,6 +21,7 @@ from typing import Any
 
 from imcache.core.datatype import datatype, field
 from imcache.core.errors import ImcacheError, UsageError
+from imcache.core.files import remove_tree_quietly, write_atomic
 from imcache.core.layout import (
     EVENTS,
     KEY_PREFIX_PATTERN,
@@ -44,7 +44,6 @@ from imcache.core.store import (
     Store,
     cache_errors,
     tree_bytes,
-    write_atomic,
 )
 
 LEFTOVER_AGE_NS = 3600 * 10**9  # interrupted runs are swept after an hour
@@ -287,7 +286,7 @@ def remove_entry(
             os.rename(entry.path, doomed)  # the entry vanishes at once; the bytes follow
         except PermissionError:
             return "not yours"  # a shared cache: another user's entry is theirs to remove
-        deleter.submit(shutil.rmtree, doomed, ignore_errors=True)
+        deleter.submit(remove_tree_quietly, doomed)
         return "removed"
     except OSError as exc:
         raise ImcacheError(
@@ -317,7 +316,7 @@ def _sweep(path: str) -> bool:
     try:
         if is_key(name) and os.path.exists(os.path.join(path, RECORD)):
             return False  # completed meanwhile: an entry, not a leftover
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree_quietly(path)
         return not os.path.exists(path)
     finally:
         lock.release(unlink=not os.path.isdir(os.path.join(os.path.dirname(path), key)))

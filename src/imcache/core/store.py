@@ -21,6 +21,7 @@ import xxhash
 
 from imcache.core.datatype import datatype
 from imcache.core.errors import CacheError
+from imcache.core.files import remove_tree, write_atomic
 from imcache.core.layout import (
     CACHEDIR_TAG,
     CACHEDIR_TAG_FILE,
@@ -41,7 +42,6 @@ from imcache.core.layout import (
     failed_name,
     is_key,
     lock_name,
-    temporary_name,
 )
 
 
@@ -254,30 +254,12 @@ def _remove_attempt(path: str) -> None:
             doomed = deleting_name(path)
             os.rename(path, doomed)
             path = doomed
-        _remove_tree(path)
+        remove_tree(path)
     except OSError as exc:
         raise CacheError(
             f"cannot remove the earlier attempt {path}: {exc.strerror or exc}",
             "choose a writable --base-dir (or IMCACHE_BASE_DIR)",
         ) from exc
-
-
-def _remove_tree(path: str) -> None:
-    """rmtree that shares the work: a `clear` may be removing the same leftover right now.
-
-    Its deletions show up here as files vanishing under our walk; go again until the folder
-    is gone. Any other failure is raised.
-    """
-    import shutil  # not on the hit path: it imports its compressors
-
-    for _ in range(10):
-        try:
-            shutil.rmtree(path)
-            return
-        except FileNotFoundError:
-            if not os.path.lexists(path):
-                return
-    shutil.rmtree(path)
 
 
 def _owner_of(path: str) -> int | None:
@@ -344,31 +326,6 @@ def tree_bytes(path: str) -> int:
             else:
                 total += child.stat(follow_symlinks=False).st_size
     return total
-
-
-def write_atomic(path: str, payload: bytes, durable: bool = False) -> None:
-    """Write to a temporary name in the same folder, then rename: readers see all or nothing."""
-    temporary = temporary_name(path)
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(payload)
-            if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-    if durable:
-        _fsync_dir(os.path.dirname(path))
-
-
-def _fsync_dir(folder: str) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def _read_json(path: str) -> dict[str, Any] | None:

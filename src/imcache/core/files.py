@@ -1,0 +1,90 @@
+"""The two ways imcache changes files: put one in place atomically, and remove a tree.
+
+Every file imcache publishes (a record, the root's own files, a memo line, an export) is made under
+a temporary name in the target's own folder (the same file system, so the rename is atomic) and
+renamed into place: a reader sees the old file or the new one, never half of one. Every tree it
+removes (an entry, a failed attempt, a half-deleted leftover) goes through `remove_tree`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+from imcache.core.layout import temporary_name
+
+T = TypeVar("T")
+
+
+def place_atomic(
+    path: str, make: Callable[[str], T], *, durable: bool = False, temporary: str | None = None
+) -> T:
+    """`make(temporary)` writes the file; then it replaces `path` in one step.
+
+    On any failure the temporary is removed and `path` is left as it was. `durable` fsyncs the
+    folder too, so that the rename survives a power cut (`make` fsyncs the file itself)."""
+    temporary = temporary or temporary_name(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary)  # a leftover of a killed process with our pid
+    try:
+        made = make(temporary)
+        os.replace(temporary, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+    if durable:
+        fsync_folder(os.path.dirname(path))
+    return made
+
+
+def write_atomic(
+    path: str, payload: bytes, *, durable: bool = False, temporary: str | None = None
+) -> None:
+    """Write `payload` to `path`: readers see all of it or the file as it was."""
+
+    def write(where: str) -> None:
+        with open(where, "wb") as handle:
+            handle.write(payload)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+
+    place_atomic(path, write, durable=durable, temporary=temporary)
+
+
+def fsync_folder(folder: str) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def remove_tree(path: str) -> None:
+    """rmtree that shares the work: a `clear` may be removing the same leftover right now.
+
+    Its deletions show up here as files vanishing under our walk; go again until the folder
+    is gone. Any other failure is raised.
+    """
+    import shutil  # not on the hit path: it imports its compressors
+
+    for _ in range(10):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:
+            if not os.path.lexists(path):
+                return
+    shutil.rmtree(path)
+
+
+def remove_tree_quietly(path: str) -> None:
+    """Remove what can be removed (a background deletion): a failure leaves it for a later sweep."""
+    try:
+        remove_tree(path)
+    except OSError:
+        import shutil
+
+        shutil.rmtree(path, ignore_errors=True)  # as much as can go
