@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from imcache.core import lifecycle
-from imcache.core import store as store_module
+from imcache.core import lock as lock_module
 from imcache.core.store import Store
 from tests.conftest import imcache, require_tool, run_ok
 
@@ -90,8 +90,8 @@ def use_days_ago(made: Made, days: float) -> None:
 
 def release_own_holds() -> None:
     """In-process runs keep a shared lock on their entries until the process (pytest) exits."""
-    for path in list(store_module._HELD):
-        store_module._drop_held(path)
+    for path in list(lock_module._HELD):
+        lock_module._drop_held(path)
 
 
 @pytest.fixture(autouse=True)

@@ -45,7 +45,7 @@ WORKER = r"""
 import contextlib, io, json, os, sys, time
 
 from imcache.cli.main import cli
-from imcache.core import store
+from imcache.core import lock as locks
 
 mode, seconds, args = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
 captured = io.StringIO()
@@ -67,8 +67,8 @@ if code == 0 and mode == "held":
         result["checks"] += 1
         time.sleep(0.02)
 elif code == 0 and mode == "released":
-    for lock in list(store._HELD):  # let go, as an exited process would
-        store._drop_held(lock)
+    for lock in list(locks._HELD):  # let go, as an exited process would
+        locks._drop_held(lock)
     start = time.monotonic()
     while os.path.exists(path) and time.monotonic() - start < seconds:
         time.sleep(0.02)

@@ -476,3 +476,19 @@ def test_changed_extra_file_is_reported(catalogue: Path, tmp_path: Path) -> None
     assert report["damaged"][0]["problem"] == "extra.bin changed content (digest mismatch)"
     code, report = verify("--fix")
     assert code == 0 and keys_of(report["removed"]) == [first["key"]]
+
+
+def test_verify_does_not_import_the_run_pipeline() -> None:
+    """verify needs one cheap check of a hit, not planning, rendering and running a tool."""
+    probe = (
+        "import sys\n"
+        "import imcache.core.verify\n"
+        "pipeline = [m for m in ('imcache.core.run', 'imcache.core.process', 'subprocess',"
+        " 'imcache.core.interfaces.registry', 'imcache.core.interfaces.render')"
+        " if m in sys.modules]\n"
+        "print(','.join(pipeline))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == "", f"imported by verify: {found.stdout.strip()}"

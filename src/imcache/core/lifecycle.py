@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from imcache.core.datatype import datatype, field
+from imcache.core.entry import tree_bytes
 from imcache.core.errors import ImcacheError, UsageError
 from imcache.core.files import remove_tree_quietly, write_atomic
 from imcache.core.layout import (
@@ -39,12 +40,8 @@ from imcache.core.layout import (
     key_of_lock,
     lock_name,
 )
-from imcache.core.store import (
-    EntryLock,
-    Store,
-    cache_errors,
-    tree_bytes,
-)
+from imcache.core.lock import EntryLock
+from imcache.core.store import Store, cache_errors
 
 LEFTOVER_AGE_NS = 3600 * 10**9  # interrupted runs are swept after an hour
 

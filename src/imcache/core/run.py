@@ -11,6 +11,7 @@ from typing import Any, BinaryIO, Protocol
 
 from imcache import __version__
 from imcache.core.datatype import datatype, field
+from imcache.core.entry import output_damage
 from imcache.core.errors import (
     CacheError,
     InputChangedError,
@@ -36,7 +37,8 @@ from imcache.core.interfaces.registry import resolve, search_path
 from imcache.core.interfaces.render import PlannedOutput, plan_outputs, render_argv
 from imcache.core.interfaces.values import relevant_env, resolve_values
 from imcache.core.layout import LAYOUT, MEMO_FOLDER, OWN_FILES, RECORD, USED_MARK, cache_root
-from imcache.core.store import EntryLock, Store, cache_errors
+from imcache.core.lock import EntryLock
+from imcache.core.store import Store, cache_errors
 
 OutputPaths = dict[str, str | list[str]]
 
@@ -420,19 +422,6 @@ def _extra_files(entry: str, outputs: dict[str, Any]) -> list[str]:
             if relative not in declared and relative not in OWN_FILES:
                 extra.append(relative)
     return sorted(extra)
-
-
-def output_damage(entry: str, record: dict[str, Any]) -> str:
-    """Cheap checks of a recorded entry: every output still there, files at their sizes."""
-    for value in record.get("outputs", {}).values():
-        for item in value if isinstance(value, list) else [value]:
-            try:
-                info = os.lstat(os.path.join(entry, item["path"]))
-            except (OSError, KeyError, TypeError):
-                return f"{item!r} is missing"
-            if item.get("size") is not None and info.st_size != item["size"]:
-                return f"{item['path']} changed size"
-    return ""
 
 
 def _absolute(entry: str, outputs: dict[str, Any]) -> OutputPaths:

@@ -1,25 +1,26 @@
-"""The cache root on disk: entries, their records, locks, and publishing a finished run.
+"""The cache root on disk and its entries: the root made and shared, entries prepared and published.
+
+The root describes itself (CACHEDIR.TAG, README, .gitignore, its layout) and is private unless
+shared with a group. Entries are prepared empty, published once a run succeeds, or moved aside
+when it fails; their used mark and the root's events log record use.
 
 An entry is `<root>/<PACKAGE.Name>/<key>/`. It is complete only once its record `imcache.json`
-exists: the record is written last, to a temporary name, and renamed into place. Anything else
-(no record, a record that does not parse, outputs that do not match it) is a miss.
+exists: `publish` writes it last, to a temporary name, and renames it into place. What makes a
+record intact is `entry`'s to judge; the lock beside each entry is `lock`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import json
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import xxhash
-
 from imcache.core.datatype import datatype
+from imcache.core.entry import check_record, encode_record, read_record, tree_bytes
 from imcache.core.errors import CacheError
 from imcache.core.files import remove_tree, write_atomic
 from imcache.core.layout import (
@@ -131,34 +132,16 @@ class Store:
         write_atomic(layout_path, json.dumps({"layout": LAYOUT, "tool": "imcache"}).encode())
 
     def read_record(self, entry: str) -> dict[str, Any] | None:
-        """The record of a complete entry, or None: absent, cut short or not ours is a miss."""
-        record, _problem = self.check_record(entry)
-        return record
+        """The record of a complete entry, or None (see `entry.read_record`)."""
+        return read_record(entry)
 
     def check_record(self, entry: str) -> tuple[dict[str, Any] | None, str]:
-        """The record if intact; else None and what is wrong with it ("" when there is none)."""
-        path = os.path.join(entry, RECORD)
-        try:
-            with open(path, "rb") as handle:
-                payload = handle.read()
-        except FileNotFoundError:
-            return None, ""
-        except OSError as exc:
-            return None, f"its record cannot be read ({exc.strerror})"
-        try:
-            record = json.loads(payload)
-        except ValueError:
-            return None, "its record is not valid JSON (cut short or edited)"
-        if not isinstance(record, dict) or record.get("layout") != LAYOUT:
-            return None, "its record is not one of this imcache's"
-        if record.get("check") != record_check(record):
-            return None, "its record was edited (checksum mismatch)"
-        return record, ""
+        """The record if intact, else None and what is wrong (see `entry.check_record`)."""
+        return check_record(entry)
 
     def publish(self, entry: str, record: dict[str, Any]) -> None:
         """Write the record last: from this moment the entry is complete."""
-        record = {**record, "check": record_check(record)}
-        payload = json.dumps(record, indent=1, sort_keys=True).encode("utf-8")
+        payload = encode_record(record)
         # The mark holds the entry's size, so that `ls`, `stats` and `clear` need not walk it.
         size = tree_bytes(entry) + len(payload) + MARK_WIDTH
         with open(os.path.join(entry, USED_MARK), "wb") as mark:
@@ -310,24 +293,6 @@ def _open_to_group(entry: str) -> None:
                 dirs.remove(name)
 
 
-def record_check(record: dict[str, Any]) -> str:
-    """A checksum of the record's content (its own `check` field aside), to notice edits."""
-    content = {name: value for name, value in record.items() if name != "check"}
-    return xxhash.xxh3_128_hexdigest(json.dumps(content, sort_keys=True).encode())
-
-
-def tree_bytes(path: str) -> int:
-    """Bytes of every file below `path`, links not followed."""
-    total = 0
-    with os.scandir(path) as children:
-        for child in children:
-            if child.is_dir(follow_symlinks=False):
-                total += tree_bytes(child.path)
-            else:
-                total += child.stat(follow_symlinks=False).st_size
-    return total
-
-
 def _read_json(path: str) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as handle:
@@ -335,111 +300,3 @@ def _read_json(path: str) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-# Locks of hits and finished runs, held until the process exits (the kernel then drops them), so
-# that a concurrent `clear` never removes an entry whose paths this process is handing out.
-_HELD: dict[str, int] = {}
-
-
-def _drop_held(path: str) -> None:
-    fd = _HELD.pop(path, None)
-    if fd is not None:
-        os.close(fd)
-
-
-class EntryLock:
-    """A flock on `<key>.lock`: exclusive to run or remove an entry, shared to use it.
-
-    The kernel drops the lock when its process dies, so a `kill -9` never leaves a stale lock.
-    After locking we check that the path still names the file we locked: `clear` unlinks the lock
-    file of an entry it removes, and a lock on an unlinked file would protect nothing.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.fd: int | None = None
-
-    def acquire(self, exclusive: bool, on_wait: Callable[[], None] | None = None) -> bool:
-        """Block until locked (calling `on_wait` once if we must wait); False if not lockable."""
-        mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
-        _drop_held(
-            self.path
-        )  # our own earlier hold must not block us (several runs in one process)
-        waited = False
-        while True:
-            fd = self._open(create=True)
-            if fd is None:
-                return False
-            try:
-                fcntl.flock(fd, mode | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if on_wait is not None and not waited:
-                    on_wait()
-                    waited = True
-                fcntl.flock(fd, mode)
-            if self._still_ours(fd):
-                self.fd = fd
-                return True
-            os.close(fd)
-
-    def try_exclusive(self) -> bool:
-        """Lock at once or not at all: an entry someone uses or runs is left alone."""
-        _drop_held(self.path)
-        fd = self._open(create=True)
-        if fd is None:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        if not self._still_ours(fd):
-            os.close(fd)
-            return False
-        self.fd = fd
-        return True
-
-    def hold_until_exit(self) -> None:
-        """Keep a shared lock for the rest of the process (converting an exclusive one)."""
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_SH)
-            _drop_held(self.path)
-            _HELD[self.path] = self.fd
-            self.fd = None
-
-    def release(self, unlink: bool = False) -> None:
-        if self.fd is None:
-            return
-        if unlink:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.path)
-        os.close(self.fd)
-        self.fd = None
-
-    def _open(self, create: bool) -> int | None:
-        try:
-            with cache_errors(self.path):
-                try:
-                    # Readable by the group: the root's mode decides who gets this far, and in
-                    # a shared cache other users lock this file too (flock needs no write).
-                    return os.open(self.path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
-                except (PermissionError, OSError) as exc:
-                    if exc.errno not in (errno.EACCES, errno.EROFS, errno.EPERM):
-                        raise
-                    # A read-only cache: nobody can remove from it, a shared lock is enough.
-                    return os.open(self.path, os.O_RDONLY)
-        except CacheError:
-            return None
-
-    def _still_ours(self, fd: int) -> bool:
-        try:
-            mine = os.fstat(fd)
-            if os.stat(self.path).st_ino != mine.st_ino:
-                return False
-        except FileNotFoundError:
-            return False
-        if mine.st_mode & 0o044 != 0o044 and mine.st_uid == os.geteuid():
-            with contextlib.suppress(OSError):
-                os.fchmod(fd, 0o644)  # made under a strict umask: others must read it to lock
-        return True

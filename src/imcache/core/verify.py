@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from imcache.core.datatype import datatype, field
+from imcache.core.entry import output_damage
 from imcache.core.hashing import digest_file
 from imcache.core.lifecycle import Entry, remove_entry, scan
-from imcache.core.run import output_damage
 from imcache.core.store import Store
 
 
