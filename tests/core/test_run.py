@@ -1,4 +1,6 @@
-"""Real runs of mrcat through `imcache run`: misses, hits, failures and the streams.
+"""Real runs of mrcat through `imcache run` (core/run.py): misses, hits, failures, --force, a
+damaged entry and the streams. What decides the key is in test_plan.py, what a miss leaves in
+its entry in test_outputs.py; both use the helpers here.
 
 Every test puts a counting wrapper around the real mrcat first on PATH (`counting_mrcat`), so
 "the tool ran" and "the tool did not run" are facts read from a counter, not from imcache's word.
@@ -7,7 +9,6 @@ Every test puts a counting wrapper around the real mrcat first on PATH (`countin
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -62,50 +63,6 @@ def test_miss_then_hit(counting_mrcat: Calls, pair: tuple[Path, Path], cache_roo
     assert Path(first["outputs"]["out_file"]).resolve().is_relative_to(cache_root.resolve())
 
 
-def test_changed_input_content_misses(
-    counting_mrcat: Calls, pair: tuple[Path, Path], make_nifti: MakeNifti
-) -> None:
-    first = run_json(*concat_args("a.nii", "b.nii"))
-    assert counting_mrcat() == 1
-    size = pair[0].stat().st_size
-
-    make_nifti("a.nii", seed=99)  # same name, same size, other voxels
-    assert pair[0].stat().st_size == size
-    second = run_json(*concat_args("a.nii", "b.nii"))
-    assert counting_mrcat() == 2
-    assert second["cached"] is False
-    assert second["key"] != first["key"]
-
-
-def test_same_content_elsewhere_hits(
-    counting_mrcat: Calls,
-    pair: tuple[Path, Path],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    first = run_json(*concat_args("a.nii", "b.nii"))
-    assert counting_mrcat() == 1
-
-    other = tmp_path / "another" / "checkout"
-    other.mkdir(parents=True)
-    for source in pair:
-        shutil.copy(source, other / source.name)
-    monkeypatch.chdir(other)
-    second = run_json(*concat_args("a.nii", "b.nii"))
-    assert counting_mrcat() == 1, "the same data at another path must hit"
-    assert second["cached"] is True
-    assert second["key"] == first["key"]
-
-
-def test_other_basename_same_content_misses(counting_mrcat: Calls, pair: tuple[Path, Path]) -> None:
-    first = run_json(*concat_args("a.nii", "b.nii"))
-    shutil.copy(pair[0], pair[0].with_name("renamed.nii"))
-    second = run_json(*concat_args("renamed.nii", "b.nii"))
-    assert counting_mrcat() == 2, "the basename is part of the key"
-    assert second["cached"] is False
-    assert second["key"] != first["key"]
-
-
 def test_get_prints_one_existing_path(
     counting_mrcat: Calls, pair: tuple[Path, Path], cache_root: Path
 ) -> None:
@@ -119,20 +76,6 @@ def test_get_prints_one_existing_path(
         assert path.resolve().is_relative_to(cache_root.resolve())
         assert path.name == "merged.nii"
     assert counting_mrcat() == 1
-
-
-def test_json_object(counting_mrcat: Calls, pair: tuple[Path, Path], cache_root: Path) -> None:
-    data = run_json(*concat_args("a.nii", "b.nii"))
-    assert {"interface", "key", "cached", "work_dir", "outputs", "exit_code"} <= set(data)
-    assert data["interface"] == MRCAT
-    assert data["exit_code"] == 0
-    work_dir = Path(data["work_dir"])
-    assert work_dir.is_dir()
-    assert work_dir.name == data["key"]
-    assert work_dir.resolve().is_relative_to(cache_root.resolve())
-    out_file = Path(data["outputs"]["out_file"])
-    assert out_file.is_file()
-    assert out_file.resolve().is_relative_to(work_dir.resolve())
 
 
 def test_failed_run_is_not_cached(
@@ -170,46 +113,6 @@ def test_force_reruns_then_hits(counting_mrcat: Calls, pair: tuple[Path, Path]) 
     assert counting_mrcat() == 2
     assert after["cached"] is True
     assert after["key"] == first["key"]
-
-
-def test_dry_run_runs_nothing(
-    counting_mrcat: Calls, pair: tuple[Path, Path], cache_root: Path
-) -> None:
-    dry = run_ok(*concat_args("a.nii", "b.nii"), "--dry-run")
-    assert counting_mrcat() == 0
-    assert entry_folders(cache_root) == []
-    assert not cache_root.exists() or not list(cache_root.rglob("*.lock"))
-    keys = [line.split()[-1] for line in dry.stdout.splitlines() if line.startswith("key:")]
-    assert len(keys) == 1, dry.stdout
-    assert "miss" in dry.stdout
-
-    dry_json = run_json(*concat_args("a.nii", "b.nii"), "--dry-run")
-    assert counting_mrcat() == 0
-    assert dry_json["key"] == keys[0]
-    assert dry_json["cached"] is False
-
-    real = run_json(*concat_args("a.nii", "b.nii"))
-    assert counting_mrcat() == 1
-    assert real["key"] == keys[0]
-
-    after = run_json(*concat_args("a.nii", "b.nii"), "--dry-run")
-    assert after["cached"] is True
-    assert counting_mrcat() == 1
-
-
-def test_record_is_valid_json(
-    counting_mrcat: Calls, pair: tuple[Path, Path], cache_root: Path
-) -> None:
-    data = run_json(*concat_args("a.nii", "b.nii"))
-    records = list(cache_root.rglob("imcache.json"))
-    assert len(records) == 1
-    record = json.loads(records[0].read_text())
-    assert record["key"] == records[0].parent.name == data["key"]
-    assert record["interface"] == MRCAT
-    assert record["argv"][0] == "mrcat"
-    assert "-axis" in record["argv"]
-    assert record["exit_code"] == 0
-    assert record["outputs"]["out_file"]["path"] == "merged.nii"
 
 
 def test_streams_of_a_real_subprocess(

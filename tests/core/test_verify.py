@@ -483,7 +483,8 @@ def test_verify_does_not_import_the_run_pipeline() -> None:
     probe = (
         "import sys\n"
         "import imcache.core.verify\n"
-        "pipeline = [m for m in ('imcache.core.run', 'imcache.core.process', 'subprocess',"
+        "pipeline = [m for m in ('imcache.core.run', 'imcache.core.plan', 'imcache.core.outputs',"
+        " 'imcache.core.process', 'subprocess',"
         " 'imcache.core.interfaces.registry', 'imcache.core.interfaces.render')"
         " if m in sys.modules]\n"
         "print(','.join(pipeline))\n"

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Mapping
 
 import click
 
 from imcache.core.interfaces.model import InputSpec, Interface
+from imcache.core.plan import which
 
 
-def interface_help(interface: Interface, run_help: str) -> str:
+def interface_help(interface: Interface, run_help: str, env: Mapping[str, str]) -> str:
+    """The help of `imcache run NAME`; env's PATH finds the tool as a run of it would."""
     formatter = click.HelpFormatter()
     formatter.write_usage(
         f"imcache run {interface.name}",
@@ -18,7 +20,7 @@ def interface_help(interface: Interface, run_help: str) -> str:
     formatter.write_paragraph()
     with formatter.indentation():
         formatter.write_text(interface.description or interface.tool_name)
-    found = shutil.which(interface.executable)
+    found = which(interface.executable, env)
     formatter.write_paragraph()
     with formatter.indentation():
         formatter.write_text(f"Runs: {interface.executable} ({found or 'not found on PATH'})")

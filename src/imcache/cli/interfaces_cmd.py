@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import shutil
 
 import click
 
@@ -12,6 +11,7 @@ from imcache.cli.common import Settings, say
 from imcache.core.errors import DefinitionError
 from imcache.core.interfaces.loader import load_interface
 from imcache.core.interfaces.registry import list_all, search_path
+from imcache.core.plan import which
 
 
 @click.command("interfaces")
@@ -37,7 +37,7 @@ def interfaces(ctx: click.Context, pattern: str | None, as_json: bool) -> None:
         )
         seen.add(found.name)
     for row in rows:
-        row["found"] = bool(row["tool"] and shutil.which(str(row["tool"])))
+        row["found"] = bool(row["tool"] and which(str(row["tool"]), settings.env))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

@@ -12,7 +12,8 @@ import click
 from imcache.cli.common import EXIT_CODES_HELP, Settings, ToolEcho, echo_line, on_terminal, say
 from imcache.core.errors import UsageError
 from imcache.core.export import Placed, export_outputs, parse_exports
-from imcache.core.run import Plan, RunRequest, RunResult, look_up, plan_run
+from imcache.core.plan import Plan, RunRequest, plan_run
+from imcache.core.run import RunResult, look_up
 from imcache.core.run import run as run_interface
 
 
@@ -153,7 +154,7 @@ def run(
         from imcache.core.interfaces.registry import resolve, search_path
 
         interface = resolve(name, search_path(settings.catalogues, settings.env))
-        click.echo(interface_help(interface, ctx.get_help()))
+        click.echo(interface_help(interface, ctx.get_help(), settings.env))
         click.echo("\n" + click.wrap_text(EXIT_CODES_HELP, 78))
         return
     if dry_run:

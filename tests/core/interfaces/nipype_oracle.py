@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from imcache.core.run import Plan, RunRequest, plan_run
+from imcache.core.plan import Plan, RunRequest, plan_run
 from tests.conftest import REPO, run_ok
 
 IDENTITY = "1 0 0 0\n0 1 0 0\n0 0 1 0\n0 0 0 1\n"

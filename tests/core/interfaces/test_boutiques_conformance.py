@@ -34,7 +34,7 @@ from jsonschema import ValidationError
 
 from imcache.core.errors import DefinitionError, ImcacheError
 from imcache.core.interfaces.loader import load_interface
-from imcache.core.run import Plan, RunRequest, plan_run
+from imcache.core.plan import Plan, RunRequest, plan_run
 
 BOUTIQUES = Path(boutiques.__file__).parent
 FOLDERS = (BOUTIQUES / "schema" / "examples", BOUTIQUES / "tests")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from imcache.core.errors import UsageError
-from imcache.core.run import Plan, RunRequest, plan_run
+from imcache.core.plan import Plan, RunRequest, plan_run
 from tests.conftest import require_tool, run_json
 
 FSL_EXT = {"NIFTI": ".nii", "NIFTI_GZ": ".nii.gz"}

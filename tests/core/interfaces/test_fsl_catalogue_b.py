@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from imcache.core.errors import UsageError
-from imcache.core.run import Plan
+from imcache.core.plan import Plan
 from tests.core.interfaces.nipype_oracle import (
     Case,
     check_help,

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from imcache.core.errors import UsageError
-from imcache.core.run import Plan, RunRequest, plan_run
+from imcache.core.plan import Plan, RunRequest, plan_run
 
 fsl = pytest.importorskip("nipype.interfaces.fsl")
 

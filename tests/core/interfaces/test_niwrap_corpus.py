@@ -19,7 +19,7 @@ import pytest
 from imcache.core.errors import DefinitionError
 from imcache.core.interfaces.loader import load_interface
 from imcache.core.interfaces.registry import BUILTIN, find, list_all, resolve, search_path
-from imcache.core.run import RunRequest, plan_run
+from imcache.core.plan import RunRequest, plan_run
 
 MIN_LOADED = 1490
 

@@ -37,7 +37,7 @@ from imcache.core.interfaces.model import (
     SubArg,
     Value,
 )
-from imcache.core.run import Plan, RunRequest, plan_run
+from imcache.core.plan import Plan, RunRequest, plan_run
 from tests.conftest import NIWRAP, imcache
 
 # Measured when written: every descriptor that loads renders (1497 of 1497; with every Styx

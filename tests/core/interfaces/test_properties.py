@@ -36,7 +36,7 @@ from imcache.core.interfaces.loader import (
     load_interface,
 )
 from imcache.core.interfaces.registry import BUILTIN
-from imcache.core.run import RunRequest, plan_run
+from imcache.core.plan import RunRequest, plan_run
 
 # Modest, so that the file runs in seconds; no example database written anywhere.
 PROPERTY = settings(

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 import imcache.core.interfaces
-from imcache.core.run import RunRequest, plan_run
+from imcache.core.plan import RunRequest, plan_run
 from tests.conftest import first_on_path, require_tool, run_json, run_ok
 
 nib = pytest.importorskip("nibabel")

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from imcache.core.errors import ImcacheError, UsageError
 from imcache.core.interfaces.render import Segment, split_words
-from imcache.core.run import Plan, RunRequest, plan_run
+from imcache.core.plan import Plan, RunRequest, plan_run
 
 
 def _input(

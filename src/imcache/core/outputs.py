@@ -1,0 +1,113 @@
+"""What a miss leaves in its entry: the configuration files written before the tool runs, the
+outputs collected after it ran, the files no template names, and the record that lists them.
+
+Only a miss imports this module (`run` imports it when it is about to start the tool).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import time
+from typing import Any
+
+from imcache import __version__
+from imcache.core.errors import UsageError
+from imcache.core.hashing import KEY_FORMAT
+from imcache.core.interfaces.render import PlannedOutput
+from imcache.core.layout import LAYOUT, OWN_FILES
+from imcache.core.plan import Plan
+from imcache.core.store import cache_errors
+
+
+def write_config_files(plan: Plan, entry: str) -> None:
+    """The files that the definition's file-templates describe, before the tool reads them.
+    An attempt that fails here goes aside, as any failed attempt does."""
+    for out in plan.outputs:
+        if out.content is None:
+            continue
+        path = os.path.join(entry, out.path)
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(out.content)
+        except OSError as exc:
+            import errno  # a failed write only
+
+            with contextlib.suppress(OSError):
+                plan.store.keep_failed(entry)
+            if exc.errno in (errno.ENAMETOOLONG, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                raise UsageError(
+                    f"{plan.interface.name}: cannot write the configuration file "
+                    f"{out.spec.label} at {out.path!r} ({exc.strerror})",
+                    "check the values that name it, or the definition's path-template",
+                ) from None
+            with cache_errors(entry):
+                raise
+
+
+def collect_outputs(entry: str, planned: list[PlannedOutput]) -> tuple[dict[str, Any], list[str]]:
+    """Declared outputs as {name: {path, size}} (a list for list outputs), and what is missing."""
+    found: dict[str, Any] = {}
+    missing = []
+    for out in planned:
+        if out.spec.is_list:
+            import glob  # list outputs only
+
+            matches = sorted(glob.glob(out.path, root_dir=entry))
+            found[out.spec.label] = [_describe(entry, m) for m in matches]
+            if not matches and not out.spec.optional:
+                missing.append(f"{out.spec.label} ({out.path})")
+        elif os.path.lexists(os.path.join(entry, out.path)):
+            found[out.spec.label] = _describe(entry, out.path)
+        elif not out.spec.optional:
+            missing.append(f"{out.spec.label} ({out.path})")
+    return found, missing
+
+
+def _describe(entry: str, relative: str) -> dict[str, Any]:
+    info = os.lstat(os.path.join(entry, relative))
+    size = info.st_size if stat.S_ISREG(info.st_mode) else None
+    return {"path": os.path.normpath(relative), "size": size}
+
+
+def extra_files(entry: str, outputs: dict[str, Any]) -> list[str]:
+    """Files the tool wrote that no template names: kept and listed, never silently dropped."""
+    declared = set()
+    for value in outputs.values():
+        for item in value if isinstance(value, list) else [value]:
+            declared.add(item["path"])
+    extra = []
+    for folder, dirs, files in os.walk(entry):
+        relative_folder = os.path.relpath(folder, entry)
+        if relative_folder in declared:
+            dirs.clear()
+            continue
+        for name in files:
+            relative = os.path.normpath(os.path.join(relative_folder, name))
+            if relative not in declared and relative not in OWN_FILES:
+                extra.append(relative)
+    return sorted(extra)
+
+
+def build_record(
+    plan: Plan, started: float, seconds: float, outputs: dict[str, Any], extra: list[str]
+) -> dict[str, Any]:
+    return {
+        "layout": LAYOUT,
+        "key": plan.key,
+        "key_format": KEY_FORMAT,
+        "key_fields": plan.key_lines,
+        "interface": plan.interface.name,
+        "definition": {"source": plan.interface.source, "digest": plan.interface.digest},
+        "tool": {"name": plan.tool.name, "path": plan.tool.path, "identity": plan.tool.identity},
+        "argv": plan.argv,
+        "env": plan.env_values,
+        "outputs": outputs,
+        "extra_files": extra,
+        "exit_code": 0,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "seconds": round(seconds, 6),
+        "imcache_version": __version__,
+    }

@@ -1,0 +1,178 @@
+"""Planning a run: resolve the interface, check the values, find the tool and compute the key.
+
+Everything here is on the hit path (a hit is a plan and a look-up): keep its imports lean.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from imcache.core.datatype import datatype
+from imcache.core.errors import UsageError
+from imcache.core.hashing import (
+    KEY_FORMAT,
+    DigestMemo,
+    KeyStream,
+    Progress,
+    Reader,
+    Seen,
+    digest_file,
+)
+from imcache.core.interfaces.arguments import parse_words
+from imcache.core.interfaces.model import FileArg, Interface, SubArg, Values
+from imcache.core.interfaces.registry import resolve, search_path
+from imcache.core.interfaces.render import PlannedOutput, plan_outputs, render_argv
+from imcache.core.interfaces.values import relevant_env, resolve_values
+from imcache.core.layout import MEMO_FOLDER, cache_root
+from imcache.core.store import Store
+
+
+@datatype
+class RunRequest:
+    interface: str
+    words: list[str]
+    base_dir: str
+    cwd: str
+    env: Mapping[str, str]
+    catalogues: Sequence[str] = ()
+    force: bool = False
+    wanted_output: str | None = None  # `--get NAME`: checked before anything runs
+    exported: tuple[str, ...] = ()  # `--export NAME=PATH` names: checked before anything runs
+    progress: Progress | None = None  # told of input bytes hashed (the memo's misses)
+
+
+@datatype
+class Tool:
+    name: str
+    path: str | None  # None: not found on PATH
+    identity: str
+
+
+@datatype
+class Plan:
+    interface: Interface
+    values: Values
+    env_values: dict[str, str]
+    tool: Tool
+    argv: list[str]
+    outputs: list[PlannedOutput]
+    key: str
+    key_lines: list[str]
+    store: Store
+    seen: Seen  # the signature of every input file as hashed, to tell if one changes
+
+    @property
+    def entry(self) -> str:
+        return self.store.entry_dir(self.interface.name, self.key)
+
+
+def plan_run(request: RunRequest) -> Plan:
+    interface = resolve(request.interface, search_path(request.catalogues, request.env))
+    raw = parse_words(interface, request.words)
+    values = resolve_values(interface, raw, request.env, request.cwd)
+    env_values = relevant_env(interface, request.env)
+    outputs = plan_outputs(interface, values, env_values)
+    for wanted in (request.wanted_output, *request.exported):
+        if wanted is not None:
+            _check_wanted(interface, wanted)
+    overrides = {
+        input_id: text
+        for rule in interface.extension.rules
+        if rule.if_set in values
+        for input_id, text in rule.render.items()
+    }
+    argv = render_argv(interface, values, outputs, overrides)
+    tool = find_tool(interface, request.env)
+    store = Store(cache_root(request.base_dir))
+    reader = Reader(DigestMemo(os.path.join(store.root, MEMO_FOLDER)), request.progress)
+    reader.read_ahead(_file_paths(list(values.values())))
+    configs = {out.spec.id: out.content for out in outputs if out.content is not None}
+    stream = key_stream(interface, tool, values, env_values, reader, configs)
+    return Plan(
+        interface=interface,
+        values=values,
+        env_values=env_values,
+        tool=tool,
+        argv=argv,
+        outputs=outputs,
+        key=stream.digest(),
+        key_lines=stream.lines,
+        store=store,
+        seen=reader.seen,
+    )
+
+
+def _file_paths(values: list[Any]) -> list[str]:
+    """Every input file among values (lists and sub-command values included)."""
+    paths: list[str] = []
+    for value in values:
+        if isinstance(value, FileArg):
+            paths.append(value.path)
+        elif isinstance(value, list):
+            paths += _file_paths(value)
+        elif isinstance(value, SubArg):
+            paths += _file_paths(list(value.values.values()))
+    return paths
+
+
+def _check_wanted(interface: Interface, wanted: str) -> None:
+    declared = [out.label for out in interface.outputs]
+    declared += [s.label for s in (interface.stdout_output, interface.stderr_output) if s]
+    if wanted not in declared:
+        raise UsageError(
+            f"{interface.name} has no output {wanted!r}",
+            f"its outputs are: {', '.join(declared) or 'none'}",
+        )
+
+
+def find_tool(interface: Interface, env: Mapping[str, str]) -> Tool:
+    name = interface.executable
+    path = which(name, env)
+    if path is None:
+        return Tool(name, None, "not found")
+    real = os.path.realpath(path)
+    info = os.stat(real)
+    if interface.extension.tool_check == "content":
+        return Tool(name, path, f"{real} xxh3:{digest_file(real)}")
+    return Tool(name, path, f"{real} size={info.st_size} mtime_ns={info.st_mtime_ns}")
+
+
+def which(name: str, env: Mapping[str, str]) -> str | None:
+    """The program a run of `name` would start, looked up on env's PATH (`os.defpath` if unset).
+
+    `shutil.which` for POSIX, without importing shutil (and its compressors) on a hit. One
+    difference, kept on purpose: an empty PATH names the current folder, as an empty element of
+    PATH does and as execvp reads it, where `shutil.which` finds nothing.
+    """
+    folders = [""] if os.sep in name else env.get("PATH", os.defpath).split(os.pathsep)
+    for folder in folders:
+        candidate = os.path.join(folder, name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
+
+
+def key_stream(
+    interface: Interface,
+    tool: Tool,
+    values: Values,
+    env_values: Mapping[str, str],
+    reader: Reader | None = None,
+    configs: Mapping[str, str] | None = None,
+) -> KeyStream:
+    stream = KeyStream(reader=reader or Reader())
+    stream.add_text("key-format", str(KEY_FORMAT))
+    stream.add_text("interface", interface.name)
+    stream.add_text("definition", interface.digest)
+    stream.add_text("tool", tool.identity)
+    for input_id in sorted(values):
+        stream.add_value(f"input.{input_id}", values[input_id])
+    for name in sorted(env_values):
+        stream.add_text(f"env.{name}", env_values[name])
+    # A configuration file names input files by their absolute paths (as bosh writes it): it is
+    # an output of the run, so the same data elsewhere must not hand back this one's text.
+    for output_id, text in sorted((configs or {}).items()):
+        stream.add_text(f"config.{output_id}", text)
+    return stream
