@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import stat
 from collections.abc import Callable
@@ -123,7 +124,7 @@ def test_another_file_system_gets_a_writable_copy(
     source = tmp_path / "out.nii"
     source.write_bytes(b"data")
 
-    def cross_device(src: str, dst: str) -> None:
+    def cross_device(src: str, dst: str, **_: object) -> None:
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(export_module.os, "link", cross_device)
@@ -150,3 +151,161 @@ def test_parse_exports_keeps_equals_signs_in_the_path() -> None:
     assert parse_exports(["o=a=b.nii"]) == [("o", "a=b.nii")]
     with pytest.raises(UsageError):
         parse_exports(["o="])
+
+
+# --- what an export never replaces (issue 13, items 4 and 5) ------------------------------------
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)
+    return path
+
+
+def _socket(path: Path) -> Path:
+    import socket
+
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path.name)  # relative to the working folder: a socket's path has 108 bytes
+    server.close()  # the socket file stays
+    return path
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def _link_to_fifo(path: Path) -> Path:
+    """As /dev/stdout is a link to a terminal or a pipe: replacing it as root breaks it."""
+    path.symlink_to(_fifo(path.with_name("pipe")))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (_fifo, "a fifo"),
+        (_socket, "a socket"),
+        (_folder, "a folder"),
+        (_link_to_fifo, "a symbolic link to a fifo"),
+    ],
+)
+def test_a_special_file_is_never_replaced_even_with_overwrite(
+    counting_mrcat: Calls,
+    pair: tuple[Path, Path],
+    isolated: Path,
+    make: Callable[[Path], Path],
+    kind: str,
+) -> None:
+    target = make(isolated / "out.x")
+    mode = os.lstat(target).st_mode
+    result = imcache(*concat_args("a.nii", "b.nii"), "--export", "out_file=out.x", "--overwrite")
+    assert result.exit_code == 1, result.stderr
+    assert f"cannot export to {target}: it is {kind}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert os.lstat(target).st_mode == mode, "replaced by a regular file"
+
+
+def test_dev_null_stays_a_device(
+    counting_mrcat: Calls, pair: tuple[Path, Path], isolated: Path
+) -> None:
+    """`--export out_file=/dev/null --overwrite` as root once made /dev/null a plain file."""
+    guard = _fifo(isolated / "guard")
+    imcache(*concat_args("a.nii", "b.nii"), "--export", "out_file=guard", "--overwrite")
+    if not stat.S_ISFIFO(os.lstat(guard).st_mode):
+        pytest.fail("a fifo was replaced: /dev/null would be too, so it is not tried")
+    result = imcache(
+        *concat_args("a.nii", "b.nii"), "--export", "out_file=/dev/null", "--overwrite"
+    )
+    assert stat.S_ISCHR(os.lstat("/dev/null").st_mode)
+    assert result.exit_code == 1 and "/dev/null: it is a character device" in result.stderr
+
+
+@pytest.mark.parametrize("how", ["the input", "a hard link to it", "a symbolic link to it"])
+def test_an_input_of_the_run_is_never_replaced(
+    counting_mrcat: Calls, pair: tuple[Path, Path], isolated: Path, how: str
+) -> None:
+    before = pair[0].read_bytes()
+    target = pair[0]
+    if how == "a hard link to it":
+        target = isolated / "again.nii"
+        os.link(pair[0], target)
+    elif how == "a symbolic link to it":
+        target = isolated / "again.nii"
+        target.symlink_to(pair[0])
+    result = imcache(
+        *concat_args("a.nii", "b.nii"), "--export", f"out_file={target.name}", "--overwrite"
+    )
+    assert result.exit_code == 1, result.stderr
+    assert f"cannot export to {target}: it is an input of this run" in result.stderr
+    assert pair[0].read_bytes() == before and target.read_bytes() == before
+
+
+def test_a_symbolic_link_target_is_replaced_itself_never_what_it_points_at(
+    counting_mrcat: Calls, pair: tuple[Path, Path], isolated: Path
+) -> None:
+    elsewhere = isolated / "elsewhere.nii"
+    elsewhere.write_bytes(b"not ours")
+    (isolated / "m.nii").symlink_to(elsewhere)
+    done = merged("--export", "out_file=m.nii", "--overwrite")
+    assert not (isolated / "m.nii").is_symlink()
+    assert (isolated / "m.nii").read_bytes() == Path(str(done["outputs"]["out_file"])).read_bytes()  # type: ignore[index]
+    assert elsewhere.read_bytes() == b"not ours"
+
+
+@pytest.fixture
+def link_catalogue(tmp_path: Path) -> Path:
+    """`test.Link`: `ln -s TARGET made_link`, an output that is a link to wherever it is told."""
+    folder = tmp_path / "catalogue"
+    (folder / "test").mkdir(parents=True)
+    definition = {
+        "name": "ln",
+        "tool-version": "1.0",
+        "schema-version": "0.5",
+        "description": "make a symbolic link",
+        "command-line": "ln -s [TARGET] made_link",
+        "inputs": [{"id": "target", "name": "target", "type": "String", "value-key": "[TARGET]"}],
+        "output-files": [{"id": "made", "name": "made", "path-template": "made_link"}],
+    }
+    (folder / "test" / "Link.json").write_text(json.dumps(definition))
+    return folder
+
+
+def test_an_output_linking_out_of_the_entry_is_not_exported(
+    link_catalogue: Path, isolated: Path
+) -> None:
+    """Exporting it once made its target, a file outside the cache, read-only (0444)."""
+    precious = isolated / "precious.txt"
+    precious.write_text("the user's own")
+    precious.chmod(0o644)
+    result = imcache(
+        "--interfaces", str(link_catalogue), "run", "test.Link", "--target", str(precious),
+        "--export", "made=exported.txt",
+    )  # fmt: skip
+    assert result.exit_code != 0, result.stderr
+    assert "outside the cache entry" in result.stderr or "outside" in result.stderr
+    assert stat.S_IMODE(precious.stat().st_mode) == 0o644, "a file outside the cache changed mode"
+    assert not os.path.lexists(isolated / "exported.txt")
+
+
+def test_a_link_inside_the_entry_exports_the_file_it_names(tmp_path: Path) -> None:
+    entry = tmp_path / "entry"
+    (entry / "real").mkdir(parents=True)
+    (entry / "real" / "out.nii").write_bytes(b"data")
+    (entry / "out.nii").symlink_to("real/out.nii")
+    [placed] = export_outputs(
+        {"o": str(entry / "out.nii")}, [("o", "x.nii")], str(tmp_path), entry=str(entry)
+    )
+    exported = tmp_path / "x.nii"
+    assert placed.how == "hard link" and not exported.is_symlink()
+    assert exported.stat().st_ino == (entry / "real" / "out.nii").stat().st_ino
+
+
+def test_without_an_entry_to_tell_a_link_is_not_exported(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.nii"
+    outside.write_bytes(b"x")
+    outside.chmod(0o644)
+    (tmp_path / "out.nii").symlink_to(outside)
+    with pytest.raises(ExportError, match="symbolic link"):
+        export_outputs({"o": str(tmp_path / "out.nii")}, [("o", "x.nii")], str(tmp_path))
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o644

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -17,7 +18,12 @@ def _shown(value: object) -> str:
 
 
 @click.command("config")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object: setting -> value, source.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object: setting -> value, source; files: each settings file found.",
+)
 @click.pass_context
 def config(ctx: click.Context, as_json: bool) -> None:
     """Show the effective settings and where each came from.
@@ -25,13 +31,21 @@ def config(ctx: click.Context, as_json: bool) -> None:
     Highest first: a flag (--base-dir, --color), an environment variable (IMCACHE_BASE_DIR,
     IMCACHE_PATH, IMCACHE_COLOR or NO_COLOR, FSLOUTPUTTYPE), the nearest imcache.toml in this
     folder or above, $XDG_CONFIG_HOME/imcache/config.toml, the default. A TOML file may set
-    base-dir, interfaces (a list of folders: IMCACHE_PATH), color and fsl-output-type.
+    base-dir, interfaces (a list of folders: IMCACHE_PATH), color and fsl-output-type. A file is
+    used only if it is yours or root's and writable by nobody else; each file found is listed,
+    used or ignored (and why).
     """
     settings: Settings = ctx.obj
     effective: Config = settings.config
+    files = [
+        {"path": f.path, "used": f.ignored is None, "ignored": f.ignored} for f in effective.files
+    ]
     if as_json:
-        report = {s.name: {"value": s.value, "source": s.source} for s in effective.all()}
+        report: dict[str, Any] = {
+            s.name: {"value": s.value, "source": s.source} for s in effective.all()
+        }
         report["interfaces"] = {"value": list(settings.catalogues), "source": "--interfaces"}
+        report["files"] = files
         click.echo(json.dumps(report, indent=2))
         return
     rows = [(s.name, _shown(s.value), s.source) for s in effective.all()]
@@ -40,6 +54,9 @@ def config(ctx: click.Context, as_json: bool) -> None:
     width = max(len(name) for name, _, _ in rows)
     for name, value, source in rows:
         echo_line(f"{name.ljust(width)}  {value}  ({source})")
+    for found in effective.files:
+        status = "used" if found.ignored is None else f"ignored: {found.ignored}"
+        echo_line(f"{'file'.ljust(width)}  {found.path}  ({status})")
 
 
 @click.command("completion")

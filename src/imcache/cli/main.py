@@ -153,6 +153,8 @@ def cli(
         config=config,
     )
     use_color(config.color.value)  # for every line said, errors after the command included
+    for warning in config.warnings():  # a settings file another user could have written
+        say(f"warning: {warning}")
 
 
 def main() -> None:

@@ -180,7 +180,13 @@ def _export(
     if not exports:
         return []
     placed = export_outputs(
-        result.outputs, exports, os.getcwd(), "symlink" if symlink else "link", overwrite
+        result.outputs,
+        exports,
+        os.getcwd(),
+        "symlink" if symlink else "link",
+        overwrite,
+        entry=result.plan.entry,  # an output linking out of its entry is never exported
+        inputs=result.plan.seen,  # nor is an input of this run ever replaced
     )
     for item in placed:
         say(f"{item.output}: {item.how} at {item.target}")

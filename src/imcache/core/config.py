@@ -16,11 +16,18 @@ a file are relative to that file's folder. A file's `path` and `fsl-output-type`
 as the environment variables they stand for (`core_env`), so they enter the key exactly as
 `IMCACHE_PATH` and `FSLOUTPUTTYPE` would. The files are read only when they exist:
 a hit without them pays one `stat` per folder up to the root, and imports no TOML parser.
+
+A file is used only if it is owned by the current user or by root and is writable by nobody
+else (git's `safe.directory` lesson, CVE-2022-24765; ssh's rule for its config): an imcache.toml
+in a shared folder above the working one (/tmp, a group's project tree) could otherwise point
+`interfaces` at definitions another user wrote, and run them. A file that fails the rule is
+ignored whole and listed with the reason (`Config.files`), for the face to warn about.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from typing import Any
 
@@ -46,11 +53,22 @@ class Setting:
 
 
 @datatype
+class SettingsFile:
+    path: str
+    ignored: str | None  # why it was not used; None: used
+
+
+@datatype
 class Config:
     base_dir: Setting
     path: Setting  # catalogue folders searched after --interfaces, before the built-ins
     color: Setting
     fsl_output_type: Setting  # None: each definition's own default
+    files: tuple[SettingsFile, ...] = ()  # every settings file found, used or ignored
+
+    def warnings(self) -> list[str]:
+        """One line for each file found but not used, saying why."""
+        return [f"ignored {f.path}: {f.ignored}" for f in self.files if f.ignored]
 
     def all(self) -> list[Setting]:
         return [self.base_dir, self.path, self.color, self.fsl_output_type]
@@ -67,8 +85,10 @@ class Config:
 
 def load_config(flags: Mapping[str, Any], env: Mapping[str, str], cwd: str) -> Config:
     """The effective settings: `flags` holds what the command line gave (None when not given)."""
-    files = [path for path in (_project_file(cwd), _user_file(env)) if path]
-    layers = [(path, _read_file(path)) for path in reversed(files)]  # user's, then project's
+    paths = [path for path in (_project_file(cwd), _user_file(env)) if path]
+    read = [(path, *_read_file(path)) for path in reversed(paths)]  # user's, then project's
+    layers = [(path, values) for path, values, ignored in read if ignored is None]
+    files = tuple(SettingsFile(path, ignored) for path, _, ignored in reversed(read))
     found: dict[str, Setting] = {
         "base_dir": Setting("base_dir", cwd, "default (the working folder)"),
         "path": Setting("path", [], "default (none)"),
@@ -83,7 +103,7 @@ def load_config(flags: Mapping[str, Any], env: Mapping[str, str], cwd: str) -> C
     for name, (value, source) in _from_flags(flags).items():
         found[name] = Setting(name, value, source)
     _check_base_dir(found["base_dir"])
-    return Config(**found)
+    return Config(**found, files=files)
 
 
 def _check_base_dir(setting: Setting) -> None:
@@ -138,14 +158,58 @@ def _user_file(env: Mapping[str, str]) -> str | None:
     return candidate if os.path.isfile(candidate) else None
 
 
-def _read_file(path: str) -> dict[str, Any]:
+def _read_file(path: str) -> tuple[dict[str, Any], str | None]:
+    """The file's settings, or none and why it is not trusted (checked before it is opened:
+    another user's unreadable file is ignored, not an error; and again on the file opened, so
+    that one swapped in meanwhile is never read)."""
     import tomllib  # only when a file exists
 
     try:
+        distrust = _untrusted(os.stat(path), os.lstat(path))
+        if distrust:
+            return {}, distrust
         with open(path, "rb") as handle:
+            distrust = _untrusted(os.fstat(handle.fileno()), os.lstat(path))
+            if distrust:
+                return {}, distrust
             raw = tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"cannot read {path}: {exc}", "fix or remove the file") from exc
+    return _values(path, raw), None
+
+
+WRITERS = {
+    stat.S_IWGRP: "its group",
+    stat.S_IWOTH: "others",
+    stat.S_IWGRP | stat.S_IWOTH: "its group and others",
+}
+
+
+def _untrusted(info: os.stat_result, name: os.stat_result) -> str | None:
+    """Why a settings file (`info`, reached through `name`) may not be used, or None.
+
+    Another user could have written it: it must be ours or root's, and writable by nobody else.
+    A symbolic link counts by its owner too (whoever placed it chose what it points at)."""
+    owners = [("symbolic link", name)] if stat.S_ISLNK(name.st_mode) else []
+    for what, item in [*owners, ("file", info)]:
+        if item.st_uid not in (os.geteuid(), 0):
+            return f"the {what} is owned by {_user_name(item.st_uid)}, not by you or root"
+    writable = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if writable:
+        return f"it is writable by {WRITERS[writable]} (chmod go-w it to use it)"
+    return None
+
+
+def _user_name(uid: int) -> str:
+    import pwd  # only to name a file's stranger owner
+
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _values(path: str, raw: dict[str, Any]) -> dict[str, Any]:
     folder = os.path.dirname(path)
     values: dict[str, Any] = {}
     for key, value in raw.items():

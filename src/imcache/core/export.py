@@ -10,6 +10,13 @@ A placed file's modification time is set to now, as if the rule had just written
 
 Every placement is atomic (a temporary name beside the target, then `os.replace`), and a target
 that exists and differs is left alone unless `overwrite` is set: an export never loses data.
+
+An export only ever replaces a regular file, or a symbolic link itself (never what it points
+at). Even with `overwrite` it refuses a folder, a device (`--export out=/dev/null` as root once
+made /dev/null a plain file), a fifo or a socket, and any input of the same run. An output that
+is a symbolic link out of its entry is not exported (a hard link would reach the link's target,
+and making it read-only would change a file outside the cache); nothing outside the cache has
+its mode changed.
 """
 
 from __future__ import annotations
@@ -63,20 +70,74 @@ def export_outputs(
     cwd: str,
     mode: Mode = "link",
     overwrite: bool = False,
+    *,
+    entry: str | None = None,
+    inputs: Mapping[str, Sequence[int]] | None = None,
 ) -> list[Placed]:
-    """Place each named output at its path (relative paths from `cwd`); all checked first."""
+    """Place each named output at its path (relative paths from `cwd`); all checked first.
+
+    `entry` is the cache entry the outputs are in: an output linking out of it is refused.
+    `inputs` are the run's input files by path, with their (device, inode, ...) as hashed (the
+    plan's `seen`): none of them is ever replaced."""
     jobs = [_job(outputs, name, os.path.join(cwd, path)) for name, path in exports]
     targets = [target for _, pairs in jobs for _, target in pairs]
     if len(set(targets)) != len(targets):
         raise UsageError("two --export options name the same path", "give each its own path")
-    for _, pairs in jobs:
+    protected = _Inputs(inputs or {})
+    checked = []
+    for name, pairs in jobs:
         for source, target in pairs:
-            _check_target(source, target, mode, overwrite)
+            real = _inside_entry(name, source, entry)
+            protected.refuse(target)
+            _check_target(real, target, mode, overwrite)
+            checked.append((name, real, target))
     return [
-        Placed(name, source, target, _place(source, target, mode))
-        for name, pairs in jobs
-        for source, target in pairs
+        Placed(name, real, target, _place(real, target, mode)) for name, real, target in checked
     ]
+
+
+class _Inputs:
+    """The run's inputs, by path and by file identity (a hard link or a link to one counts)."""
+
+    def __init__(self, seen: Mapping[str, Sequence[int]]) -> None:
+        self.paths = {os.path.abspath(path) for path in seen}
+        self.files = {(int(s[0]), int(s[1])) for s in seen.values()}
+
+    def refuse(self, target: str) -> None:
+        if os.path.abspath(target) in self.paths or self._same_file(target):
+            raise ExportError(
+                f"cannot export to {target}: it is an input of this run",
+                "give the output a path of its own; the input was left as it was",
+            )
+
+    def _same_file(self, target: str) -> bool:
+        for look in (os.lstat, os.stat):  # the name itself, then what a link there names
+            try:
+                info = look(target)
+            except OSError:
+                continue
+            if (info.st_dev, info.st_ino) in self.files:
+                return True
+        return False
+
+
+def _inside_entry(name: str, source: str, entry: str | None) -> str:
+    """The output's own file: a link inside the entry resolved, a link out of it refused (and
+    without an entry to tell, any link)."""
+    real = os.path.realpath(source)
+    inside = False
+    if entry is not None:
+        root = os.path.realpath(entry)
+        inside = os.path.commonpath([root, real]) == root
+    elif not os.path.islink(source):
+        return source
+    if not inside:
+        raise ExportError(
+            f"--export {name}: the output is a symbolic link to {real}, outside the cache entry; "
+            "not exported",
+            "export a file the tool wrote, or copy the link's target yourself",
+        )
+    return real if os.path.islink(source) else source
 
 
 def _job(outputs: OutputPaths, name: str, target: str) -> tuple[str, list[tuple[str, str]]]:
@@ -92,14 +153,30 @@ def _job(outputs: OutputPaths, name: str, target: str) -> tuple[str, list[tuple[
     return name, [(source, os.path.join(target, os.path.basename(source))) for source in value]
 
 
+KINDS = {  # what an export never replaces, even with overwrite
+    stat.S_IFDIR: "a folder",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a fifo",
+    stat.S_IFSOCK: "a socket",
+}
+
+
 def _check_target(source: str, target: str, mode: Mode, overwrite: bool) -> None:
     try:
         info = os.lstat(target)
     except FileNotFoundError:
         return
-    if stat.S_ISDIR(info.st_mode):
+    except OSError as exc:  # a path through a file (`a.nii/x`), a folder we may not enter
         raise ExportError(
-            f"cannot export to {target}: it is a folder", "give a file path for this output"
+            f"cannot export to {target}: {exc.strerror}", "choose a writable path"
+        ) from exc
+    kind = _kind(target, info)
+    if kind:
+        raise ExportError(
+            f"cannot export to {target}: it is {kind}, and an export only ever replaces a "
+            "regular file or a symbolic link (even with --overwrite)",
+            "give a file path for this output",
         )
     if overwrite or _already_there(source, target, info, mode):
         return
@@ -107,6 +184,23 @@ def _check_target(source: str, target: str, mode: Mode, overwrite: bool) -> None
         f"{target} exists and differs from the output; not overwritten",
         "remove it, choose another path, or add --overwrite",
     )
+
+
+def _kind(target: str, info: os.stat_result) -> str:
+    """What makes `target` no place for an export ("" for a regular file or a link to one, or a
+    dangling link). A link to a device is refused too: replacing /dev/stdout (a link) as root
+    would break it for everyone."""
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            pointed = os.stat(target)
+        except OSError:
+            return ""
+        if stat.S_ISREG(pointed.st_mode) or stat.S_ISDIR(pointed.st_mode):
+            return ""  # the link itself is replaced, never what it points at
+        return "a symbolic link to " + KINDS.get(stat.S_IFMT(pointed.st_mode), "a special file")
+    if stat.S_ISREG(info.st_mode):
+        return ""
+    return KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
 
 
 def _already_there(source: str, target: str, info: os.stat_result, mode: Mode) -> bool:
@@ -137,7 +231,7 @@ def _place(source: str, target: str, mode: Mode) -> str:
         if mode == "link":
             # make compares times: a target older than a touched input would be rebuilt forever.
             with contextlib.suppress(PermissionError):  # another user's file
-                os.utime(target)
+                os.utime(target, follow_symlinks=False)  # ours: never a link put there since
     except OSError as exc:
         raise ExportError(
             f"cannot export to {exc.filename or target}: {exc.strerror or exc}",
@@ -159,7 +253,7 @@ def _make(source: str, temporary: str, mode: Mode) -> str:
         return "symlink"
     _read_only(source)
     try:
-        os.link(source, temporary)
+        os.link(source, temporary, follow_symlinks=False)  # the file itself, never a link's target
         return "hard link"
     except OSError as exc:
         if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
@@ -172,8 +266,10 @@ def _make(source: str, temporary: str, mode: Mode) -> str:
 
 
 def _read_only(path: str) -> None:
-    """The cache's copy loses its write bits: a hard link must not let edits reach the cache."""
-    mode = stat.S_IMODE(os.stat(path).st_mode)
-    if mode & 0o222:
+    """The cache's copy loses its write bits: a hard link must not let edits reach the cache.
+    Never through a link: chmod would change the mode of whatever it points at."""
+    info = os.lstat(path)
+    mode = stat.S_IMODE(info.st_mode)
+    if stat.S_ISREG(info.st_mode) and mode & 0o222:
         with contextlib.suppress(PermissionError):  # another user's entry in a shared cache
             os.chmod(path, mode & ~0o222)

@@ -15,12 +15,13 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import xxhash
 
+from imcache.core.companions import companions, may_have_companions
 from imcache.core.datatype import datatype, field
-from imcache.core.errors import InputChangedError, UsageError
+from imcache.core.errors import ImcacheError, InputChangedError, UsageError
 from imcache.core.files import write_atomic
 from imcache.core.interfaces.model import FileArg, SubArg, Value
 from imcache.core.layout import temporary_name
@@ -79,9 +80,7 @@ def encode_value(
     if isinstance(value, str):
         return b"s" + _utf8(value), repr(value)
     if isinstance(value, FileArg):
-        name = os.path.basename(value.path)
-        digest = digest_path(value.path, reader)
-        return b"F" + _framed([_utf8(name), digest.encode()]), f"file {name!r} xxh3:{digest}"
+        return _encode_file(value.path, reader)
     if isinstance(value, SubArg):
         payload, shown = encode_value(value.values, reader)
         return b"o" + _framed([_utf8(value.variant), payload]), f"{value.variant}{shown}"
@@ -97,6 +96,23 @@ def encode_value(
         b"l" + _framed([payload for payload, _ in items]),
         "[" + ", ".join(text for _, text in items) + "]",
     )
+
+
+def _encode_file(path: str, reader: Reader) -> tuple[bytes, str]:
+    """A file by its name and content, and by every file its format reads with it (`vol.mih`
+    and the `vol.dat` it names), each of those by its name relative to the file's folder."""
+    name = os.path.basename(path)
+    digest = digest_path(path, reader)
+    parts = [_utf8(name), digest.encode()]
+    shown = f"file {name!r} xxh3:{digest}"
+    folder = os.path.dirname(path)
+    for companion in reader.companions_of(path):
+        relative = os.path.relpath(companion, folder)
+        companion_digest = digest_path(companion, reader)
+        parts += [_utf8(relative), companion_digest.encode()]
+        shown += f" + {relative!r} xxh3:{companion_digest}"
+    reader.check_companions_belong(path)
+    return b"F" + _framed(parts), shown
 
 
 def _framed(parts: list[bytes]) -> bytes:
@@ -117,6 +133,49 @@ class Reader:
         self.progress = progress  # told of bytes read, for a bar when hashing takes a while
         self.seen: Seen = {}
         self.digests: dict[str, str] = {}  # read ahead on threads (`read_ahead`)
+        self.found: dict[str, list[str]] = {}  # each input's companions, found once
+        self.found_in: Seen = {}  # the signature of the file they were found in
+
+    def companions_of(self, path: str) -> list[str]:
+        """The files `path` is read with (companions.py), found once per run."""
+        found = self.found.get(path)
+        if found is None:
+            found = []
+            if may_have_companions(path):  # a suffix test: most inputs stop here
+                try:
+                    before = os.stat(path)
+                except OSError as exc:
+                    raise InputChangedError(
+                        f"input {path!r} went away while imcache was reading it",
+                        "run again once nothing moves it any more; nothing was run or cached",
+                    ) from exc
+                if stat.S_ISREG(before.st_mode):
+                    found = companions(path)
+                    if signature(os.stat(path)) != signature(before):
+                        self._refuse_changed(path)
+                    self.found_in[path] = signature(before)
+            self.found[path] = found
+        return found
+
+    def _with_companions(self, paths: list[str]) -> list[str]:
+        found = []
+        for path in paths:
+            found.append(path)
+            # A missing or moving companion is reported where the key is made, in input order.
+            with contextlib.suppress(ImcacheError, OSError):
+                found += self.companions_of(path)
+        return found
+
+    def check_companions_belong(self, path: str) -> None:
+        """The companions were read from the very header that was hashed, not an older one."""
+        if path in self.found_in and self.seen.get(path) != self.found_in[path]:
+            self._refuse_changed(path)
+
+    def _refuse_changed(self, path: str) -> NoReturn:
+        raise InputChangedError(
+            f"input {path!r} changed while imcache was reading it",
+            "run again once nothing writes to it any more; nothing was run or cached",
+        )
 
     def file_digest(self, path: str, before: os.stat_result) -> str:
         digest = self.digests.get(path)
@@ -137,16 +196,13 @@ class Reader:
     def check_unchanged(self, path: str, before: os.stat_result) -> None:
         """A file written to while we read it has no one content: refuse, never key on a mix."""
         if signature(os.stat(path)) != signature(before):
-            raise InputChangedError(
-                f"input {path!r} changed while imcache was reading it",
-                "run again once nothing writes to it any more; nothing was run or cached",
-            )
+            self._refuse_changed(path)
         self.seen[path] = signature(before)
 
     def read_ahead(self, paths: list[str]) -> None:
         """Hash several files on threads (xxhash lets go of the GIL on large buffers)."""
         todo = []
-        for path in dict.fromkeys(paths):
+        for path in dict.fromkeys(self._with_companions(paths)):
             with contextlib.suppress(OSError):
                 info = os.stat(path)
                 known = self.memo.get(info) if self.memo is not None else None
