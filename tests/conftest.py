@@ -138,6 +138,23 @@ def imcache_proc() -> Callable[..., subprocess.CompletedProcess[str]]:
 
 
 @pytest.fixture
+def make_entry(make_nifti: Callable[..., Path]) -> Callable[..., Any]:
+    """A new entry made by a real mrcat run (tests/cache_entries.py: `entry_maker`)."""
+    from tests.cache_entries import entry_maker  # here: that module uses this one's helpers
+
+    return entry_maker(make_nifti)
+
+
+@pytest.fixture
+def drop_own_holds() -> Iterator[None]:
+    """In-process runs hold their entries until pytest exits: let go of them after the test."""
+    yield
+    from tests.cache_entries import release_own_holds
+
+    release_own_holds()
+
+
+@pytest.fixture
 def niwrap() -> Iterator[Path]:
     if not NIWRAP.is_dir():
         pytest.skip(f"the NiWrap corpus is not at {NIWRAP}")

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import click
 
-from imcache.cli.common import say, store_of
-from imcache.cli.lifecycle_cmd import emit_json, entry_json, human_bytes
+from imcache.cli.common import say
+from imcache.cli.options import emit_json, entry_json, human_bytes, json_option, pass_store
 from imcache.core.errors import ImcacheError
+from imcache.core.store import Store
 from imcache.core.verify import Finding, VerifyReport, verify
 
 
 @click.command("verify")
 @click.option("--fix", is_flag=True, help="Remove damaged entries (their next run redoes them).")
 @click.option("--dry-run", is_flag=True, help="With --fix: show what would go; remove nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.pass_context
-def verify_cmd(ctx: click.Context, fix: bool, dry_run: bool, as_json: bool) -> None:
+@json_option()
+@pass_store
+def verify_cmd(store: Store, fix: bool, dry_run: bool, as_json: bool) -> None:
     """Read every entry's files and compare them with the digests in its record.
 
     Exits 0 when no damaged entry remains, 1 when some do (or would, with --dry-run).
     """
-    report = verify(store_of(ctx), fix=fix, dry_run=dry_run)
+    report = verify(store, fix=fix, dry_run=dry_run)
     if as_json:
         emit_json(_report_json(report))
     else:

@@ -38,6 +38,10 @@ class UnknownInterfaceError(UsageError):
     """A `PACKAGE.Name` that no catalogue on the search path holds."""
 
 
+class NoSessionError(ImcacheError):
+    """A bound that needs the latest session start, in a cache where none was ever started."""
+
+
 class ToolNotFoundError(ImcacheError):
     """The program an interface runs is not on PATH."""
 

@@ -11,10 +11,11 @@ import stat
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from imcache.core.clear import Removal, remove_entry
 from imcache.core.datatype import datatype, field
 from imcache.core.entry import output_damage
 from imcache.core.hashing import digest_file
-from imcache.core.lifecycle import Entry, remove_entry, scan
+from imcache.core.scan import Entry, scan
 from imcache.core.store import Store
 
 
@@ -42,6 +43,16 @@ class VerifyReport:
             return self.damaged
         return self.in_use + self.not_yours
 
+    def note(self, finding: Finding, outcome: Removal) -> None:
+        """File a damaged entry under what --fix made of it (gone or repaired meanwhile: none)."""
+        lists = {
+            Removal.REMOVED: self.removed,
+            Removal.IN_USE: self.in_use,
+            Removal.NOT_YOURS: self.not_yours,
+        }
+        if outcome in lists:
+            lists[outcome].append(finding)
+
 
 def verify(store: Store, fix: bool = False, dry_run: bool = False) -> VerifyReport:
     report = VerifyReport(fix=fix, dry_run=dry_run)
@@ -65,13 +76,7 @@ def _remove_damaged(store: Store, report: VerifyReport, pool: ThreadPoolExecutor
             # Under the lock, look again: a run may have replaced the entry meanwhile.
             return bool(check_entry(store, entry)[0])
 
-        outcome = remove_entry(store, finding.entry, still_damaged, pool)
-        if outcome == "removed":
-            report.removed.append(finding)
-        elif outcome == "in use":
-            report.in_use.append(finding)
-        elif outcome == "not yours":
-            report.not_yours.append(finding)
+        report.note(finding, remove_entry(store, finding.entry, still_damaged, pool))
 
 
 def check_entry(store: Store, entry: Entry) -> tuple[str, int]:

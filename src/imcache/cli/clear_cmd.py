@@ -1,0 +1,109 @@
+"""`imcache clear`: remove cache entries by policy; entries in use, links and strays are kept."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from imcache.cli.common import say
+from imcache.cli.options import emit_json, entry_json, human_bytes, json_option, pass_store
+from imcache.cli.params import AGE_NS, BYTES, MOMENT
+from imcache.core.clear import ClearReport, Policy, clear
+from imcache.core.errors import ImcacheError, NoSessionError, UsageError
+from imcache.core.sessions import latest_start
+from imcache.core.store import Store
+
+
+@click.command("clear")
+@click.option("--previous", is_flag=True, help="Entries not used since the latest session start.")
+@click.option(
+    "--since", type=MOMENT, metavar="DATE", help="Entries not used since DATE (YYYY-MM-DD[THH:MM])."
+)
+@click.option(
+    "--older-than", type=AGE_NS, metavar="AGE", help="Entries not used for AGE (30d, 12h, 2w)."
+)
+@click.option(
+    "--max-size", type=BYTES, metavar="SIZE", help="Then least recently used until under SIZE."
+)
+@click.option("--all", "everything", is_flag=True, help="Every entry.")
+@click.option("--dry-run", is_flag=True, help="Show what would go; remove nothing.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@json_option()
+@pass_store
+def clear_cmd(
+    store: Store,
+    previous: bool,
+    since: int | None,
+    older_than: int | None,
+    max_size: int | None,
+    everything: bool,
+    dry_run: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Remove cache entries: policies combine; entries in use, links and stray files are kept."""
+    if not (
+        previous
+        or since is not None
+        or older_than is not None
+        or max_size is not None
+        or everything
+    ):
+        raise UsageError(
+            "clear needs a policy",
+            "give --previous, --since DATE, --older-than AGE, --max-size SIZE or --all",
+        )
+    bounds = [] if since is None else [since]
+    if older_than is not None:
+        bounds.append(time.time_ns() - older_than)
+    if previous:
+        bounds.append(_previous_bound(store))
+    policy = Policy(max(bounds) if bounds else None, max_size, everything)
+    _render(clear(store, policy, dry_run), quiet, as_json)
+
+
+def _previous_bound(store: Store) -> int:
+    """--previous: entries not used since the latest session start."""
+    try:
+        return latest_start(store)
+    except NoSessionError as error:
+        raise ImcacheError(
+            f"{error.message}, so --previous has nothing to go by",
+            f"{error.hint}; nothing was removed",
+        ) from None
+
+
+def _render(report: ClearReport, quiet: bool, as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            {
+                "dry_run": report.dry_run,
+                "removed": [entry_json(e) for e in report.removed],
+                "freed_bytes": report.freed,
+                "kept": len(report.kept),
+                "in_use": [entry_json(e) for e in report.in_use],
+                "not_yours": [entry_json(e) for e in report.not_yours],
+                "swept": report.swept,
+                "strays": report.strays,
+            }
+        )
+        return
+    if quiet:
+        return
+    verb = "would remove" if report.dry_run else "removed"
+    for entry in report.removed:
+        click.echo(f"{verb} {entry.interface} {entry.key[:12]} {human_bytes(entry.bytes)}")
+    for entry in report.in_use:
+        say(f"kept {entry.interface} {entry.key[:12]}: in use by another process")
+    for entry in report.not_yours:
+        say(f"kept {entry.interface} {entry.key[:12]}: another user's entry (shared cache)")
+    for path in report.swept:
+        say(f"{'would sweep' if report.dry_run else 'swept'} leftover {path}")
+    for path in report.strays:
+        say(f"left alone {path}: not an imcache entry")
+    total = "would free" if report.dry_run else "freed"
+    say(
+        f"{total} {human_bytes(report.freed)} in {len(report.removed)} entries; "
+        f"{len(report.kept) + len(report.in_use) + len(report.not_yours)} kept"
+    )

@@ -1,0 +1,80 @@
+"""`imcache ls [PATTERN]`: the cache's entries, as lines, a table for a person, or JSON."""
+
+from __future__ import annotations
+
+import fnmatch
+import sys
+
+import click
+
+from imcache.cli.common import on_terminal
+from imcache.cli.options import (
+    console,
+    emit_json,
+    entry_json,
+    human_bytes,
+    json_option,
+    pass_store,
+    record_inputs,
+)
+from imcache.core.scan import Entry, format_time, read_record, scan
+from imcache.core.store import Store
+
+
+@click.command("ls")
+@click.argument("pattern", required=False)
+@json_option("Print a JSON list (with inputs).")
+@pass_store
+def ls(store: Store, pattern: str | None, as_json: bool) -> None:
+    """List entries: interface, key, size, created, last used (PATTERN: interface glob or part)."""
+    entries = scan(store).entries
+    if pattern:
+        wanted = pattern.lower()
+        entries = [
+            e
+            for e in entries
+            if fnmatch.fnmatchcase(e.interface.lower(), wanted) or wanted in e.interface.lower()
+        ]
+    if as_json:
+        rows = []
+        for entry in entries:
+            row = entry_json(entry)
+            row["inputs"] = record_inputs(read_record(entry))
+            rows.append(row)
+        emit_json(rows, compact=len(rows) > 1000)
+        return
+    if entries and on_terminal(sys.stdout):  # results piped on stay plain lines
+        _table(entries)
+        return
+    for entry in entries:
+        click.echo(
+            f"{entry.interface}  {entry.key[:12]}  {human_bytes(entry.bytes):>9}  "
+            f"created {format_time(entry.created_ns)}  "
+            f"used {format_time(entry.last_used_ns)}"
+        )
+
+
+def _table(entries: list[Entry]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("interface", overflow="fold")  # the one column that may wrap
+    for column, width in (("key", 12), ("size", 9), ("created", 16), ("last used", 16)):
+        table.add_column(
+            column, justify="right" if column == "size" else "left", no_wrap=True, min_width=width
+        )
+    for entry in entries:
+        table.add_row(
+            Text(entry.interface),  # a name is shown as it is, never read as markup
+            entry.key[:12],
+            human_bytes(entry.bytes),
+            _minute(entry.created_ns),
+            _minute(entry.last_used_ns),
+        )
+    console().print(table)
+
+
+def _minute(ns: int) -> str:
+    """Local time to the minute, for a person (the plain listing keeps the full form)."""
+    return format_time(ns)[:16].replace("T", " ")

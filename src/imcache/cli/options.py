@@ -1,0 +1,77 @@
+"""What the commands that look at the cache share: --json, the store they act on, and how an
+entry, a size and a JSON result are shown."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import update_wrapper
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import click
+
+from imcache.cli.common import store_of
+from imcache.core.scan import Entry, format_time
+from imcache.core.store import Store
+
+P = ParamSpec("P")
+R = TypeVar("R")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def json_option(help: str = "Print one JSON object.") -> Callable[[F], F]:
+    """`--json`, passed on as `as_json`."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def pass_store(command: Callable[Concatenate[Store, P], R]) -> Callable[P, R]:
+    """The command gets the cache that the group's settings name, in place of click's context."""
+
+    @click.pass_context
+    def with_store(ctx: click.Context, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return command(store_of(ctx), *args, **kwargs)
+
+    return update_wrapper(with_store, command)
+
+
+def human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{count} B"
+
+
+def emit_json(payload: Any, compact: bool = False) -> None:
+    # Indented JSON goes through Python's slow encoder; a long listing is printed compact.
+    click.echo(json.dumps(payload, indent=None if compact else 2))
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    return {
+        "interface": entry.interface,
+        "key": entry.key,
+        "path": entry.path,
+        "bytes": entry.bytes,
+        "created": format_time(entry.created_ns),
+        "last_used": format_time(entry.last_used_ns),
+    }
+
+
+def record_inputs(record: dict[str, Any]) -> dict[str, str]:
+    """Each input as the record's key fields show it (`input.NAME = shown`)."""
+    inputs = {}
+    for line in record.get("key_fields", []):
+        label, _, shown = str(line).partition(" = ")
+        if label.startswith("input."):
+            inputs[label[6:]] = shown
+    return inputs
+
+
+def console() -> Any:
+    """A console for a person (the caller checked), on stdout: tables are results."""
+    from rich.console import Console
+
+    return Console(file=sys.stdout, force_terminal=True)

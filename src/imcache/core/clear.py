@@ -1,0 +1,197 @@
+"""`clear`: which entries go (policies), removing them safely, and sweeping what attempts left.
+
+nipype's `clear_previous_runs` and `clear_runs_since`, made to work and taken further: age and size
+bounds, dry runs, and safety (held entries, links, stray files, interrupted runs). The bounds come
+as moments and byte counts: reading them from what a person typed is the face's job.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
+
+from imcache.core.datatype import datatype, field
+from imcache.core.errors import ImcacheError
+from imcache.core.files import remove_tree_quietly
+from imcache.core.layout import (
+    RECORD,
+    deleting_name,
+    is_deleting,
+    is_key,
+    key_of_leftover,
+    key_of_lock,
+    lock_name,
+)
+from imcache.core.lock import EntryLock
+from imcache.core.scan import Entry, read_entry, scan
+from imcache.core.store import Store
+
+LEFTOVER_AGE_NS = 3600 * 10**9  # interrupted runs are swept after an hour
+
+
+class Removal(Enum):
+    """What became of an entry that was to be removed (its value is the word a report shows)."""
+
+    REMOVED = "removed"
+    KEPT = "kept"  # no longer wanted once locked: used meanwhile, or repaired
+    IN_USE = "in use"  # another process holds it
+    GONE = "gone"  # removed by someone else meanwhile
+    NOT_YOURS = "not yours"  # a shared cache: another user's entry is theirs to remove
+
+
+@datatype
+class Policy:
+    """Which entries go: any time bound selects; then the least recently used until under max."""
+
+    before_ns: int | None = None  # not used since this moment (the latest session, a date, an age)
+    max_bytes: int | None = None
+    everything: bool = False
+
+    def selects(self, entry: Entry) -> bool:
+        if self.everything:
+            return True
+        return self.before_ns is not None and entry.last_used_ns < self.before_ns
+
+
+@datatype(frozen=False)
+class ClearReport:
+    removed: list[Entry] = field(default_factory=list)
+    kept: list[Entry] = field(default_factory=list)
+    in_use: list[Entry] = field(default_factory=list)
+    not_yours: list[Entry] = field(default_factory=list)  # a shared cache: others' entries
+    swept: list[str] = field(default_factory=list)
+    strays: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def freed(self) -> int:
+        return sum(entry.bytes for entry in self.removed)
+
+    def note(self, entry: Entry, outcome: Removal) -> None:
+        """File the entry under what became of it (gone meanwhile counts as kept, as before)."""
+        lists = {
+            Removal.REMOVED: self.removed,
+            Removal.IN_USE: self.in_use,
+            Removal.NOT_YOURS: self.not_yours,
+        }
+        lists.get(outcome, self.kept).append(entry)
+
+
+def clear(store: Store, policy: Policy, dry_run: bool, now_ns: int | None = None) -> ClearReport:
+    # Entries vanish at once (renamed aside under their lock); their bytes are deleted by a few
+    # threads meanwhile, since unlinking many files waits on the disk, not on Python.
+    with ThreadPoolExecutor(max_workers=4) as deleter:
+        return _clear(store, policy, dry_run, now_ns, deleter)
+
+
+def _clear(
+    store: Store, policy: Policy, dry_run: bool, now_ns: int | None, deleter: ThreadPoolExecutor
+) -> ClearReport:
+    found = scan(store)
+    report = ClearReport(strays=found.strays, dry_run=dry_run)
+    now = time.time_ns() if now_ns is None else now_ns
+    total = sum(entry.bytes for entry in found.entries)
+    for entry in sorted(found.entries, key=lambda e: e.last_used_ns):
+        over = policy.max_bytes is not None and total > policy.max_bytes
+        if not (policy.selects(entry) or over):
+            report.kept.append(entry)
+            continue
+        if dry_run:
+            outcome = _would_remove(store, entry)
+        else:
+            outcome = _remove(store, entry, policy, over, deleter)
+        report.note(entry, outcome)
+        if outcome is Removal.REMOVED:
+            total -= entry.bytes
+    for path in found.leftovers:
+        if _sweepable(path, now, policy.everything) and (dry_run or _sweep(path)):
+            report.swept.append(path)
+    if not dry_run:
+        for path in found.orphan_locks:
+            _drop_orphan_lock(path)
+    return report
+
+
+def _drop_orphan_lock(path: str) -> None:
+    lock = EntryLock(path)
+    if lock.try_exclusive():
+        key_dir = os.path.join(os.path.dirname(path), key_of_lock(os.path.basename(path)) or "")
+        lock.release(unlink=not os.path.isdir(key_dir))
+
+
+def _would_remove(store: Store, entry: Entry) -> Removal:
+    """A dry run tells the truth about entries in use: it tries their lock and lets go."""
+    lock = EntryLock(store.lock_path(entry.interface, entry.key))
+    if not lock.try_exclusive():
+        return Removal.IN_USE
+    lock.release()
+    return Removal.REMOVED
+
+
+def _remove(
+    store: Store, entry: Entry, policy: Policy, over: bool, deleter: ThreadPoolExecutor
+) -> Removal:
+    def still_selected() -> bool:
+        # Lock, then look again: a hit may have used the entry since we scanned.
+        return policy.selects(read_entry(entry.path, entry.interface, entry.key)) or over
+
+    return remove_entry(store, entry, still_selected, deleter)
+
+
+def remove_entry(
+    store: Store, entry: Entry, still_wanted: Callable[[], bool], deleter: ThreadPoolExecutor
+) -> Removal:
+    """Remove an entry nobody uses, if `still_wanted()` under its lock."""
+    lock = EntryLock(store.lock_path(entry.interface, entry.key))
+    if not lock.try_exclusive():
+        return Removal.IN_USE
+    try:
+        if not os.path.isdir(entry.path):
+            return Removal.GONE
+        if not still_wanted():
+            return Removal.KEPT
+        doomed = deleting_name(entry.path)
+        try:
+            os.rename(entry.path, doomed)  # the entry vanishes at once; the bytes follow
+        except PermissionError:
+            return Removal.NOT_YOURS
+        deleter.submit(remove_tree_quietly, doomed)
+        return Removal.REMOVED
+    except OSError as exc:
+        raise ImcacheError(
+            f"cannot remove {entry.path}: {exc.strerror}", "check the cache's permissions"
+        ) from exc
+    finally:
+        lock.release(unlink=not os.path.isdir(entry.path))
+
+
+# --- leftovers of attempts ----------------------------------------------------------------------
+
+
+def _sweepable(path: str, now_ns: int, everything: bool) -> bool:
+    if is_deleting(os.path.basename(path)):
+        return True  # a removal that was interrupted: finish it
+    try:
+        age = now_ns - os.lstat(path).st_mtime_ns
+    except FileNotFoundError:
+        return False
+    return everything or age > LEFTOVER_AGE_NS
+
+
+def _sweep(path: str) -> bool:
+    """Remove an interrupted or failed attempt, unless a run holds its key right now."""
+    name = os.path.basename(path)
+    key = key_of_leftover(name)
+    lock = EntryLock(os.path.join(os.path.dirname(path), lock_name(key)))
+    if not lock.try_exclusive():
+        return False
+    try:
+        if is_key(name) and os.path.exists(os.path.join(path, RECORD)):
+            return False  # completed meanwhile: an entry, not a leftover
+        remove_tree_quietly(path)
+        return not os.path.exists(path)
+    finally:
+        lock.release(unlink=not os.path.isdir(os.path.join(os.path.dirname(path), key)))

@@ -1,0 +1,165 @@
+"""What the cache holds, read from the disk: its entries, their last use and size, and the rest.
+
+A scan sorts every name under the root: complete entries, leftovers of failed, interrupted or
+half-deleted attempts, lock files whose entry is gone, and strays (not imcache's: reported, never
+removed). `ls`, `show`, `stats`, `clear`, `session status` and `verify` all start from one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import stat
+from typing import Any
+
+from imcache.core.datatype import datatype, field
+from imcache.core.entry import tree_bytes
+from imcache.core.errors import CacheError, ImcacheError, UsageError
+from imcache.core.layout import (
+    KEY_PREFIX_PATTERN,
+    LEFTOVER_PATTERN,
+    RECORD,
+    ROOT_FILES,
+    USED_MARK,
+    is_key,
+    is_temporary,
+    key_of_lock,
+)
+from imcache.core.store import Store
+
+
+@datatype
+class Entry:
+    interface: str
+    key: str
+    path: str
+    last_used_ns: int
+    created_ns: int
+    bytes: int
+
+
+@datatype(frozen=False)
+class Scan:
+    entries: list[Entry] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)  # failed, interrupted, half-deleted
+    strays: list[str] = field(default_factory=list)  # not imcache's: reported, never removed
+    orphan_locks: list[str] = field(default_factory=list)  # lock files whose entry is gone
+
+
+def scan(store: Store) -> Scan:
+    store.refuse_link()
+    found = Scan()
+    try:
+        names = sorted(os.listdir(store.root))
+    except FileNotFoundError:
+        return found
+    except NotADirectoryError:
+        raise _not_a_folder(store.root) from None
+    for name in names:
+        path = os.path.join(store.root, name)
+        if name in ROOT_FILES or is_temporary(name):
+            continue
+        info = os.lstat(path)
+        if stat.S_ISDIR(info.st_mode):
+            _scan_interface(path, name, found)
+        else:
+            found.strays.append(path)
+    return found
+
+
+def _not_a_folder(root: str) -> CacheError:
+    try:
+        mode = os.lstat(root).st_mode
+    except OSError:  # replaced meanwhile
+        mode = 0
+    return CacheError(
+        f"cache root {root} is {_kind(mode)}, not a folder",
+        "move it aside, or point the cache at another base folder",
+    )
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not a folder is, in words."""
+    kinds = (
+        (stat.S_ISREG, "a regular file"),
+        (stat.S_ISFIFO, "a fifo"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((word for test, word in kinds if test(mode)), "something else")
+
+
+def _scan_interface(folder: str, interface: str, found: Scan) -> None:
+    with os.scandir(folder) as children:
+        for child in sorted(children, key=lambda c: c.name):
+            name = child.name
+            if child.is_dir(follow_symlinks=False) and is_key(name):
+                try:
+                    found.entries.append(read_entry(child.path, interface, name))
+                except FileNotFoundError:
+                    if os.path.isdir(child.path):  # else removed by another clear meanwhile
+                        found.leftovers.append(child.path)  # no record: running, or interrupted
+            elif child.is_dir(follow_symlinks=False) and LEFTOVER_PATTERN.fullmatch(name):
+                found.leftovers.append(child.path)
+            elif (key := key_of_lock(name)) is not None and child.is_file():
+                if not os.path.isdir(os.path.join(folder, key)):
+                    found.orphan_locks.append(child.path)
+            else:
+                found.strays.append(child.path)
+
+
+def read_entry(path: str, interface: str, key: str) -> Entry:
+    """The entry at `path` as it is now (FileNotFoundError: it has no record, or is gone)."""
+    record_info = os.stat(os.path.join(path, RECORD))
+    used, size = _read_mark(path)
+    if used is None:
+        used = record_info.st_mtime_ns  # an entry without a mark: its record's time
+    if size is None:
+        size = tree_bytes(path)
+    return Entry(interface, key, path, used, record_info.st_mtime_ns, size)
+
+
+def _read_mark(path: str) -> tuple[int | None, int | None]:
+    """The mark's mtime is the last use; its text, the size written when the entry was made."""
+    try:
+        with open(os.path.join(path, USED_MARK), "rb") as mark:
+            used = os.fstat(mark.fileno()).st_mtime_ns
+            text = mark.read(64)
+    except OSError:
+        return None, None
+    return used, int(text) if text.strip().isdigit() else None
+
+
+# --- one entry ----------------------------------------------------------------------------------
+
+
+def find_entry(store: Store, prefix: str) -> Entry:
+    """The one entry whose key starts with `prefix` (at least 4 hex digits)."""
+    if not KEY_PREFIX_PATTERN.fullmatch(prefix):
+        raise UsageError(f"{prefix!r} is not a key prefix", "give 4 to 32 hex digits of a key")
+    matches = [e for e in scan(store).entries if e.key.startswith(prefix)]
+    if not matches:
+        raise ImcacheError(f"no entry has a key starting with {prefix}", "'imcache ls' lists them")
+    if len(matches) > 1:
+        raise UsageError(
+            f"{len(matches)} entries have keys starting with {prefix}",
+            "give more digits of the key",
+        )
+    return matches[0]
+
+
+def read_record(entry: Entry) -> dict[str, Any]:
+    """The entry's record as it is, for a look inside ({} if it cannot be read)."""
+    try:
+        with open(os.path.join(entry.path, RECORD), "rb") as handle:
+            data = json.loads(handle.read())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def format_time(ns: int) -> str:
+    """A moment as local ISO time to the second, as listings and sessions show it."""
+    return dt.datetime.fromtimestamp(ns / 1e9).astimezone().isoformat(timespec="seconds")

@@ -1,0 +1,67 @@
+"""Reading the cache: entries found by a key prefix, and a root that is not a folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.cache_entries import EntryMaker, ok_json
+from tests.conftest import imcache
+
+pytestmark = pytest.mark.usefixtures("drop_own_holds")
+
+
+def test_show_bad_prefixes(make_entry: EntryMaker) -> None:
+    entry = make_entry("merged.nii")
+    unknown = next(p for p in (f"{i:04x}" for i in range(65536)) if not entry.key.startswith(p))
+    result = imcache("show", unknown)
+    assert result.exit_code == 1
+    assert f"no entry has a key starting with {unknown}" in result.stderr
+    assert "imcache ls" in result.stderr
+
+    for bad in ("zz12", "abc", "x" * 40):
+        result = imcache("show", bad)
+        assert result.exit_code == 2, bad
+        assert "not a key prefix" in result.stderr
+        assert "4 to 32 hex digits" in result.stderr
+
+    # A second entry whose key shares the first 6 digits makes that prefix ambiguous.
+    tail = "0" * 26 if not entry.key.endswith("0" * 26) else "1" * 26
+    twin = entry.path.with_name(entry.key[:6] + tail)
+    shutil.copytree(entry.path, twin)
+    result = imcache("show", entry.key[:6])
+    assert result.exit_code == 2, result.stderr
+    assert f"2 entries have keys starting with {entry.key[:6]}" in result.stderr
+    assert "give more digits" in result.stderr
+    assert ok_json("show", entry.key[:7])["key"] == entry.key
+
+
+ROOT_COMMANDS = [["ls"], ["clear", "--all"], ["stats"], ["verify"], ["show", "abcd"]]
+
+
+@pytest.mark.parametrize("words", [*ROOT_COMMANDS, ["session", "status"]], ids=" ".join)
+def test_a_root_that_is_a_regular_file_is_named_in_one_line(
+    cache_root: Path, words: list[str]
+) -> None:
+    cache_root.parent.mkdir(parents=True)
+    cache_root.write_text("mine, not a cache")
+    result = imcache(*words)
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.splitlines() == [
+        f"imcache: error: cache root {cache_root} is a regular file, not a folder; "
+        "move it aside, or point the cache at another base folder"
+    ]
+    assert cache_root.read_text() == "mine, not a cache"
+
+
+@pytest.mark.parametrize("words", ROOT_COMMANDS, ids=" ".join)
+def test_a_root_that_is_a_fifo_says_so(cache_root: Path, words: list[str]) -> None:
+    cache_root.parent.mkdir(parents=True)
+    os.mkfifo(cache_root)
+    result = imcache(*words)
+    assert result.exit_code == 1, result.stderr
+    [line] = result.stderr.splitlines()
+    assert f"cache root {cache_root} is a fifo, not a folder" in line
