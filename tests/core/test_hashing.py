@@ -7,7 +7,15 @@ from pathlib import Path
 
 import xxhash
 
-from imcache.core.hashing import KeyStream, digest_file, digest_path, digest_tree, encode_value
+from imcache.core.hashing import (
+    KeyStream,
+    Reader,
+    changed_since,
+    digest_file,
+    digest_path,
+    digest_tree,
+    encode_value,
+)
 from imcache.core.interfaces.model import FileArg, SubArg
 
 
@@ -90,3 +98,22 @@ def test_tree_digest_reads_through_links_and_survives_loops(tmp_path: Path) -> N
     before = digest_tree(str(root))
     target.write_bytes(b"v2")  # the tool reads through the link: the digest must change
     assert digest_tree(str(root)) != before
+
+
+def test_a_cache_root_inside_a_folder_is_no_part_of_its_content(tmp_path: Path) -> None:
+    """The default base is the current folder: `--source-dir .` holds imcache_mem, whose
+    entries and digest memo change with every run. Neither it nor any imcache_mem below counts,
+    and making it after the folder was hashed is not a change of the input."""
+    root = tmp_path / "dicoms"
+    (root / "sub").mkdir(parents=True)
+    (root / "0.dcm").write_bytes(b"slice")
+    plain = digest_tree(str(root))
+    reader = Reader()
+    assert digest_path(str(root), reader) == plain
+    (root / "imcache_mem" / "digests").mkdir(parents=True)
+    (root / "imcache_mem" / "digests" / "x").write_text("memo")
+    (root / "sub" / "imcache_mem").mkdir()
+    assert digest_tree(str(root)) == plain
+    assert changed_since(reader.seen) == [], "making the cache root is no change of the input"
+    (root / "1.dcm").write_bytes(b"another slice")
+    assert changed_since(reader.seen) == [str(root)], "a name added to the folder still counts"

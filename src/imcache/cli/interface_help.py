@@ -10,12 +10,16 @@ from imcache.core.interfaces.model import InputSpec, Interface
 from imcache.core.plan import which
 
 
-def interface_help(interface: Interface, run_help: str, env: Mapping[str, str]) -> str:
-    """The help of `imcache run NAME`; env's PATH finds the tool as a run of it would."""
+def interface_help(
+    interface: Interface, run_help: str, env: Mapping[str, str], command: str = "run"
+) -> str:
+    """The help of `imcache run NAME` (or `explain NAME`); env's PATH finds the tool as a run
+    of it would."""
     formatter = click.HelpFormatter()
     formatter.write_usage(
-        f"imcache run {interface.name}",
-        "[INPUTS] [--json | --get OUTPUT] [--force] [--dry-run] [--export OUTPUT=PATH]...",
+        f"imcache {command} {interface.name}",
+        "[INPUTS] [--json | --get OUTPUT] [--force] [--dry-run] [--export OUTPUT=PATH]... "
+        "[--depends PATH]...",
     )
     formatter.write_paragraph()
     with formatter.indentation():
@@ -36,6 +40,20 @@ def interface_help(interface: Interface, run_help: str, env: Mapping[str, str]) 
     if outputs:
         with formatter.section("Outputs (--get NAME)"):
             formatter.write_dl(outputs)
+    if interface.extension.companions:
+        with formatter.section("Companions (read beside an input; enter the key)"):
+            formatter.write_dl(
+                [
+                    (
+                        interface.body.input(input_id).option,
+                        ", ".join(
+                            f"{c.suffix} ({'required' if c.required else 'optional'})"
+                            for c in companions
+                        ),
+                    )
+                    for input_id, companions in interface.extension.companions.items()
+                ]
+            )
     if interface.extension.env:
         with formatter.section("Environment (enters the key)"):
             formatter.write_dl(

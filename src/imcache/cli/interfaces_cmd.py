@@ -60,10 +60,12 @@ def _matches(name: str, pattern: str) -> bool:
 
 def _tool_of(path: str) -> str:
     """The program a definition runs, read cheaply (a broken file shows an empty tool)."""
+    from imcache.core.errors import ImcacheError
+    from imcache.core.interfaces.definition_file import read_definition
+
     try:
-        with open(path, "rb") as handle:
-            words = str(json.load(handle).get("command-line", "")).split()
-    except (OSError, ValueError, AttributeError, RecursionError):
+        words = str(json.loads(read_definition(path)).get("command-line", "")).split()
+    except (ImcacheError, ValueError, AttributeError, RecursionError):
         return ""
     return words[0] if words else ""
 

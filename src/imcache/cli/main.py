@@ -32,6 +32,7 @@ COMMANDS = {
     "show": "imcache.cli.show_cmd:show",
     "stats": "imcache.cli.stats_cmd:stats_cmd",
     "verify": "imcache.cli.verify_cmd:verify_cmd",
+    "explain": "imcache.cli.explain_cmd:explain_cmd",
     "config": "imcache.cli.config_cmd:config",
     "completion": "imcache.cli.config_cmd:completion",
 }

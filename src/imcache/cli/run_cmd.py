@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, BinaryIO, cast
 
 import click
@@ -82,6 +83,100 @@ every value up to the next option. stdout carries only results.
 {EXIT_CODES_HELP}"""
 
 
+AnyCallable = Callable[..., Any]
+
+
+def run_arguments(json_help: str) -> Callable[[AnyCallable], AnyCallable]:
+    """NAME, the interface's inputs and run's options: one grammar for `run` and `explain`."""
+
+    def decorate(command: AnyCallable) -> AnyCallable:
+        options = [
+            click.argument(
+                "name",
+                required=False,
+                shell_complete=lambda c, p, i: _complete("interface", c, p, i),
+            ),
+            click.argument(
+                "words",
+                nargs=-1,
+                type=click.UNPROCESSED,
+                shell_complete=lambda c, p, i: _complete("words", c, p, i),
+            ),
+            click.option("--json", "as_json", is_flag=True, help=json_help),
+            click.option(
+                "--get", "get_name", metavar="OUTPUT", help="Print only this output's path."
+            ),
+            click.option(
+                "--force", is_flag=True, help="Run again even when a cached result exists."
+            ),
+            click.option(
+                "--depends",
+                "depends",
+                multiple=True,
+                metavar="PATH",
+                help="A file the tool reads by itself: enters the key, not argv; repeatable.",
+            ),
+            click.option(
+                "--export",
+                "exports",
+                multiple=True,
+                metavar="OUTPUT=PATH",
+                help="Also place OUTPUT at PATH (hard link, else copy); repeatable.",
+            ),
+            click.option(
+                "--symlink", is_flag=True, help="Export as symbolic links to the cache entry."
+            ),
+            click.option(
+                "--overwrite", is_flag=True, help="Let --export replace a different existing file."
+            ),
+            click.option(
+                "--help", "show_help", is_flag=True, help="Show this help, or NAME's inputs."
+            ),
+        ]
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+def build_request(
+    settings: Settings,
+    name: str,
+    words: tuple[str, ...],
+    get_name: str | None,
+    exports: list[tuple[str, str]],
+    depends: tuple[str, ...],
+    force: bool = False,
+    progress: Any = None,
+    read_only: bool = False,
+) -> RunRequest:
+    """What `run` and `explain` plan from the same words."""
+    return RunRequest(
+        interface=name,
+        words=list(words),
+        base_dir=settings.base_dir,
+        cwd=os.getcwd(),
+        env=dict(settings.env),
+        catalogues=settings.catalogues,
+        force=force,
+        wanted_output=get_name,
+        exported=tuple(name for name, _ in exports),
+        depends=depends,
+        progress=progress,
+        read_only=read_only,
+    )
+
+
+def show_interface_help(ctx: click.Context, settings: Settings, name: str) -> None:
+    from imcache.cli.interface_help import interface_help
+    from imcache.core.interfaces.registry import resolve, search_path
+
+    interface = resolve(name, search_path(settings.catalogues, settings.env))
+    click.echo(interface_help(interface, ctx.get_help(), settings.env, ctx.info_name or "run"))
+    click.echo("\n" + click.wrap_text(EXIT_CODES_HELP, 78))
+
+
 @click.command(
     "run",
     cls=RunCommand,
@@ -89,29 +184,8 @@ every value up to the next option. stdout carries only results.
     add_help_option=False,
     context_settings={"ignore_unknown_options": True},
 )
-@click.argument(
-    "name", required=False, shell_complete=lambda c, p, i: _complete("interface", c, p, i)
-)
-@click.argument(
-    "words",
-    nargs=-1,
-    type=click.UNPROCESSED,
-    shell_complete=lambda c, p, i: _complete("words", c, p, i),
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the outputs.")
-@click.option("--get", "get_name", metavar="OUTPUT", help="Print only this output's path.")
-@click.option("--force", is_flag=True, help="Run again even when a cached result exists.")
+@run_arguments("Print one JSON object with the outputs.")
 @click.option("--dry-run", is_flag=True, help="Show key, argv and hit or miss; run nothing.")
-@click.option(
-    "--export",
-    "exports",
-    multiple=True,
-    metavar="OUTPUT=PATH",
-    help="Also place OUTPUT at PATH (hard link, else copy); repeatable.",
-)
-@click.option("--symlink", is_flag=True, help="Export as symbolic links to the cache entry.")
-@click.option("--overwrite", is_flag=True, help="Let --export replace a different existing file.")
-@click.option("--help", "show_help", is_flag=True, help="Show this help, or NAME's inputs.")
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -125,6 +199,7 @@ def run(
     exports: tuple[str, ...] = (),
     symlink: bool = False,
     overwrite: bool = False,
+    depends: tuple[str, ...] = (),
 ) -> None:
     settings: Settings = ctx.obj
     if name is None:
@@ -137,25 +212,11 @@ def run(
     if as_json and get_name:
         raise UsageError("--json and --get cannot be used together", "choose one")
     wanted_exports = parse_exports(exports)
-    request = RunRequest(
-        interface=name,
-        words=list(words),
-        base_dir=settings.base_dir,
-        cwd=os.getcwd(),
-        env=dict(settings.env),
-        catalogues=settings.catalogues,
-        force=force,
-        wanted_output=get_name,
-        exported=tuple(name for name, _ in wanted_exports),
-        progress=_progress_bar(),
+    request = build_request(
+        settings, name, words, get_name, wanted_exports, depends, force, _progress_bar()
     )
     if show_help:
-        from imcache.cli.interface_help import interface_help
-        from imcache.core.interfaces.registry import resolve, search_path
-
-        interface = resolve(name, search_path(settings.catalogues, settings.env))
-        click.echo(interface_help(interface, ctx.get_help(), settings.env))
-        click.echo("\n" + click.wrap_text(EXIT_CODES_HELP, 78))
+        show_interface_help(ctx, settings, name)
         return
     if dry_run:
         _dry_run(plan_run(request), as_json)

@@ -12,6 +12,9 @@ error naming it, before anything runs.
 - AFNI: `x+orig.HEAD` and `x+orig.BRIK` (compressed or not); also `+tlrc` and `+acpc`.
 
 Any other name has none, at the cost of a suffix test: a hit pays nothing more for it.
+
+A definition may name more (`custom.imcache.companions`): `.bval` and `.bvec` beside a DWI's
+`dwi.nii.gz` are `dwi.bval` and `dwi.bvec` (`declared`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import re
 import stat
 
 from imcache.core.errors import UsageError
+from imcache.core.interfaces.model import CompanionSpec, FileArg, Value
 
 MRTRIX_SUFFIXES = (".mih", ".mif")  # .mif.gz keeps its data inside the compressed stream
 MRTRIX_MAGIC = b"mrtrix image"
@@ -32,6 +36,50 @@ AFNI_DATA = tuple(f"{view}BRIK{c}" for view in AFNI_VIEWS for c in AFNI_COMPRESS
 PAIR_HEADERS = tuple(f".hdr{c}" for c in PAIR_COMPRESSIONS)
 PAIR_IMAGES = tuple(f".img{c}" for c in PAIR_COMPRESSIONS)
 ANY_LOWER = (*MRTRIX_SUFFIXES, *PAIR_HEADERS, *PAIR_IMAGES)
+COMPRESSIONS = (".gz", ".bz2", ".zst")  # dropped before the extension a companion replaces
+
+
+def declared(
+    specs: dict[str, tuple[CompanionSpec, ...]], values: dict[str, Value]
+) -> dict[str, list[str]]:
+    """Each input file's companions that the definition declares, by absolute path: a required
+    one that is missing is a usage error naming it; an optional one counts only if present."""
+    found: dict[str, list[str]] = {}
+    for input_id, wanted in specs.items():
+        value = values.get(input_id)
+        files = value if isinstance(value, list) else [value]
+        for item in files:
+            if isinstance(item, FileArg):
+                found[item.path] = _by_suffix(item.path, input_id, wanted)
+    return found
+
+
+def _by_suffix(path: str, input_id: str, wanted: tuple[CompanionSpec, ...]) -> list[str]:
+    stem = declared_stem(path)
+    found = []
+    for spec in wanted:
+        companion = stem + spec.suffix
+        if os.path.lexists(companion):
+            _require_file(path, companion)
+            found.append(companion)
+        elif spec.required:
+            raise UsageError(
+                f"input {path!r} needs {companion!r} ({input_id} is read with its "
+                f"{spec.suffix} file), which is missing",
+                "give it beside the input, under the same name",
+            )
+    return found
+
+
+def declared_stem(path: str) -> str:
+    """`/d/dwi.nii.gz` -> `/d/dwi`: the name without compression and one extension."""
+    folder, name = os.path.split(path)
+    for compression in COMPRESSIONS:
+        if name.lower().endswith(compression):
+            name = name[: -len(compression)]
+            break
+    stem, _ = os.path.splitext(name)
+    return os.path.join(folder, stem or name)
 
 
 def may_have_companions(path: str) -> bool:

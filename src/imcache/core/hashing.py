@@ -24,7 +24,7 @@ from imcache.core.datatype import datatype, field
 from imcache.core.errors import ImcacheError, InputChangedError, UsageError
 from imcache.core.files import write_atomic
 from imcache.core.interfaces.model import FileArg, SubArg, Value
-from imcache.core.layout import temporary_name
+from imcache.core.layout import ROOT_NAME, temporary_name
 
 KEY_FORMAT = 1
 # What says a file is still the one we hashed: replaced (dev, inode), resized, or written to (any
@@ -45,6 +45,7 @@ class KeyStream:
 
     hasher: xxhash.xxh3_128 = field(default_factory=xxhash.xxh3_128)
     lines: list[str] = field(default_factory=list)
+    items: dict[str, Any] = field(default_factory=dict)  # the same fields as JSON, to diff
     reader: Reader = field(default_factory=lambda: Reader())  # how input files are read
 
     def add(self, label: str, tag: bytes, payload: bytes, shown: str) -> None:
@@ -55,10 +56,12 @@ class KeyStream:
 
     def add_text(self, label: str, text: str) -> None:
         self.add(label, b"s", _utf8(text), repr(text))
+        self.items[label] = text
 
     def add_value(self, label: str, value: Value) -> None:
         payload, shown = encode_value(value, self.reader)
         self.add(label, b"v", payload, shown)
+        self.items[label] = self.reader.describe(value)
 
     def digest(self) -> str:
         return self.hasher.hexdigest()
@@ -106,12 +109,15 @@ def _encode_file(path: str, reader: Reader) -> tuple[bytes, str]:
     parts = [_utf8(name), digest.encode()]
     shown = f"file {name!r} xxh3:{digest}"
     folder = os.path.dirname(path)
+    with_it = {}
     for companion in reader.companions_of(path):
         relative = os.path.relpath(companion, folder)
         companion_digest = digest_path(companion, reader)
         parts += [_utf8(relative), companion_digest.encode()]
         shown += f" + {relative!r} xxh3:{companion_digest}"
+        with_it[relative] = companion_digest
     reader.check_companions_belong(path)
+    reader.files[path] = {"file": name, "xxh3": digest, "companions": with_it}
     return b"F" + _framed(parts), shown
 
 
@@ -135,6 +141,20 @@ class Reader:
         self.digests: dict[str, str] = {}  # read ahead on threads (`read_ahead`)
         self.found: dict[str, list[str]] = {}  # each input's companions, found once
         self.found_in: Seen = {}  # the signature of the file they were found in
+        self.declared: dict[str, list[str]] = {}  # companions the definition names, by input
+        self.files: dict[str, dict[str, Any]] = {}  # each input file as it entered the key
+
+    def describe(self, value: Value | dict[str, Value]) -> Any:
+        """A value as JSON, files as {file, xxh3, companions}: what `imcache explain` diffs."""
+        if isinstance(value, FileArg):
+            return self.files.get(value.path, {"file": os.path.basename(value.path)})
+        if isinstance(value, SubArg):
+            return {"variant": value.variant, "values": self.describe(value.values)}
+        if isinstance(value, dict):
+            return {key: self.describe(item) for key, item in sorted(value.items())}
+        if isinstance(value, list):
+            return [self.describe(item) for item in value]
+        return value
 
     def companions_of(self, path: str) -> list[str]:
         """The files `path` is read with (companions.py), found once per run."""
@@ -154,6 +174,8 @@ class Reader:
                     if signature(os.stat(path)) != signature(before):
                         self._refuse_changed(path)
                     self.found_in[path] = signature(before)
+            if path in self.declared:
+                found = sorted({*found, *self.declared[path]} - {path})
             self.found[path] = found
         return found
 
@@ -199,6 +221,13 @@ class Reader:
             self._refuse_changed(path)
         self.seen[path] = signature(before)
 
+    def check_folder_unchanged(self, path: str, before: Signature) -> None:
+        """A folder by its names, not its mtime: the cache root made inside it (the default base
+        is the current folder) adds a name that is no part of its content."""
+        if folder_signature(path, os.stat(path)) != before:
+            self._refuse_changed(path)
+        self.seen[path] = before
+
     def read_ahead(self, paths: list[str]) -> None:
         """Hash several files on threads (xxhash lets go of the GIL on large buffers)."""
         todo = []
@@ -227,8 +256,9 @@ class DigestMemo:
     "racily clean" rule): a write within the same timestamp tick as our reading could leave
     the signature unchanged, so such a file is simply hashed again next time."""
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, read_only: bool = False) -> None:
         self.folder = folder
+        self.read_only = read_only  # `imcache explain` never writes the cache
 
     def _path(self, info: os.stat_result) -> str:
         name = f"{info.st_dev:x}-{info.st_ino:x}"
@@ -246,7 +276,7 @@ class DigestMemo:
         return fields[3].decode("ascii", "replace")
 
     def put(self, info: os.stat_result, digest: str, started_ns: int) -> None:
-        if max(info.st_mtime_ns, info.st_ctime_ns) + RACY_NS > started_ns:
+        if self.read_only or max(info.st_mtime_ns, info.st_ctime_ns) + RACY_NS > started_ns:
             return  # changed too recently to vouch for: hashed again next time
         path = self._path(info)
         line = " ".join(str(n) for n in signature(info)[2:]) + f" {digest}\n"
@@ -265,12 +295,24 @@ def signature(info: os.stat_result) -> Signature:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
+def folder_signature(path: str, info: os.stat_result) -> Signature:
+    """A folder as (device, inode, -1, digest of its names but the cache root's, -1).
+
+    Its mtime would move when imcache makes its cache root inside it; every file below keeps
+    a signature of its own, so a name added, removed or renamed is what is left to watch."""
+    names = sorted(name for name in os.listdir(path) if name != ROOT_NAME)
+    digest = xxhash.xxh3_64_intdigest("\0".join(names).encode("utf-8", "surrogateescape"))
+    return (info.st_dev, info.st_ino, -1, digest, -1)
+
+
 def changed_since(seen: Seen) -> list[str]:
     """The inputs of `seen` that are no longer what was hashed (gone, replaced or written)."""
     changed = []
     for path, before in seen.items():
         try:
-            now = signature(os.stat(path))
+            info = os.stat(path)
+            folder = before[2] == -1 and stat.S_ISDIR(info.st_mode)
+            now = folder_signature(path, info) if folder else signature(info)
         except OSError:
             changed.append(path)
             continue
@@ -285,8 +327,9 @@ def digest_path(path: str, reader: Reader | None = None) -> str:
     try:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
+            before = folder_signature(path, info)
             digest = digest_tree(path, reader)
-            reader.check_unchanged(path, info)
+            reader.check_folder_unchanged(path, before)
             return digest
         return reader.file_digest(path, info)
     except OSError as exc:
@@ -322,6 +365,8 @@ def digest_file(path: str, size: int | None = None, progress: Progress | None = 
 def digest_tree(root: str, reader: Reader | None = None) -> str:
     """Every entry by relative name and kind, files by content.
 
+    A cache root (`imcache_mem`) anywhere below is no part of it: imcache writes there itself,
+    so a folder holding the cache would change with every run, or while it is read.
     A link counts by its target text and by what it points at (the tool reads through it), so a
     changed target changes the digest; a link back up the tree counts by its text alone.
     """
@@ -341,6 +386,8 @@ def _walk(
     with os.scandir(folder) as entries:
         ordered = sorted(entries, key=lambda entry: entry.name)
     for entry in ordered:
+        if entry.name == ROOT_NAME:
+            continue  # the cache (ours or another's): never an input's content
         relative = f"{prefix}/{entry.name}" if prefix else entry.name
         if entry.is_symlink():
             found.append((relative, b"l", _utf8(os.readlink(entry.path))))
@@ -349,9 +396,9 @@ def _walk(
             if real in chain:
                 continue
             found.append((relative, b"d", b""))
-            before = os.stat(entry.path)  # a name added or removed below moves its mtime
+            before = folder_signature(entry.path, os.stat(entry.path))
             found += _walk(entry.path, relative, chain | {real}, reader)
-            reader.check_unchanged(entry.path, before)
+            reader.check_folder_unchanged(entry.path, before)
         elif entry.is_file():
             digest = reader.file_digest(entry.path, os.stat(entry.path))
             found.append((relative, b"f", digest.encode()))

@@ -99,6 +99,7 @@ def build_record(
         "key": plan.key,
         "key_format": KEY_FORMAT,
         "key_fields": plan.key_lines,
+        "key_items": plan.key_items,  # the same, structured: what `imcache explain` diffs
         "interface": plan.interface.name,
         "definition": {"source": plan.interface.source, "digest": plan.interface.digest},
         "tool": {"name": plan.tool.name, "path": plan.tool.path, "identity": plan.tool.identity},

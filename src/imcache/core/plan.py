@@ -41,6 +41,8 @@ class RunRequest:
     wanted_output: str | None = None  # `--get NAME`: checked before anything runs
     exported: tuple[str, ...] = ()  # `--export NAME=PATH` names: checked before anything runs
     progress: Progress | None = None  # told of input bytes hashed (the memo's misses)
+    depends: tuple[str, ...] = ()  # `--depends PATH`: files in the key, never on the command line
+    read_only: bool = False  # `imcache explain`: the digest memo is read, never written
 
 
 @datatype
@@ -60,6 +62,7 @@ class Plan:
     outputs: list[PlannedOutput]
     key: str
     key_lines: list[str]
+    key_items: dict[str, Any]  # the same fields as JSON, kept in the record for `explain`
     store: Store
     seen: Seen  # the signature of every input file as hashed, to tell if one changes
 
@@ -86,10 +89,16 @@ def plan_run(request: RunRequest) -> Plan:
     argv = render_argv(interface, values, outputs, overrides)
     tool = find_tool(interface, request.env)
     store = Store(cache_root(request.base_dir))
-    reader = Reader(DigestMemo(os.path.join(store.root, MEMO_FOLDER)), request.progress)
-    reader.read_ahead(_file_paths(list(values.values())))
+    memo = DigestMemo(os.path.join(store.root, MEMO_FOLDER), read_only=request.read_only)
+    reader = Reader(memo, request.progress)
+    depends = _depends(request)
+    if interface.extension.companions:
+        from imcache.core.companions import declared
+
+        reader.declared = declared(interface.extension.companions, values)
+    reader.read_ahead([*_file_paths(list(values.values())), *depends])
     configs = {out.spec.id: out.content for out in outputs if out.content is not None}
-    stream = key_stream(interface, tool, values, env_values, reader, configs)
+    stream = key_stream(interface, tool, values, env_values, reader, configs, depends)
     return Plan(
         interface=interface,
         values=values,
@@ -99,9 +108,22 @@ def plan_run(request: RunRequest) -> Plan:
         outputs=outputs,
         key=stream.digest(),
         key_lines=stream.lines,
+        key_items=stream.items,
         store=store,
         seen=reader.seen,
     )
+
+
+def _depends(request: RunRequest) -> list[str]:
+    """`--depends` paths, absolute and sorted (their order means nothing); each must exist."""
+    paths = sorted({os.path.join(request.cwd, path) for path in request.depends})
+    for path in paths:
+        if not os.path.exists(path):
+            raise UsageError(
+                f"--depends {path!r}: no such file or folder",
+                "name a file that the tool reads by itself, and that exists",
+            )
+    return paths
 
 
 def _file_paths(values: list[Any]) -> list[str]:
@@ -161,6 +183,7 @@ def key_stream(
     env_values: Mapping[str, str],
     reader: Reader | None = None,
     configs: Mapping[str, str] | None = None,
+    depends: Sequence[str] = (),
 ) -> KeyStream:
     stream = KeyStream(reader=reader or Reader())
     stream.add_text("key-format", str(KEY_FORMAT))
@@ -169,6 +192,8 @@ def key_stream(
     stream.add_text("tool", tool.identity)
     for input_id in sorted(values):
         stream.add_value(f"input.{input_id}", values[input_id])
+    if depends:  # by name and content, as inputs: a run without any keeps its old key
+        stream.add_value("depends", [FileArg(given=path, path=path) for path in depends])
     for name in sorted(env_values):
         stream.add_text(f"env.{name}", env_values[name])
     # A configuration file names input files by their absolute paths (as bosh writes it): it is

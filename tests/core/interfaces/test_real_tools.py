@@ -615,3 +615,26 @@ def test_help_lists_every_input(name: str) -> None:
         assert f"--{spec['id'].replace('_', '-')} " in shown, f"{name}: {spec['id']}"
     for out in definition(name)["output-files"]:
         assert out["id"] in shown
+
+
+def test_dcm2niix_in_the_folder_that_holds_the_cache(
+    dcm2niix_on_path: None, counting: Counting, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cd dicoms && imcache run dcm2nii.Dcm2niix --source-dir .` with the default base (the
+    current folder): the cache root made inside the input folder is no part of its content, so
+    the first run is cached (not "changed while reading") and the second is a hit."""
+    calls = counting("dcm2niix")
+    series = isolated / "dicoms"
+    series.mkdir()
+    for name in ["0.dcm", "1.dcm"]:
+        (series / name).write_bytes((DICOM_DATA / name).read_bytes())
+    monkeypatch.delenv("IMCACHE_BASE_DIR")
+    monkeypatch.chdir(series)
+
+    outputs = miss_then_hit(calls, "dcm2nii.Dcm2niix", "--source-dir", ".")
+
+    [converted] = outputs["converted_files"]
+    assert Path(converted).is_relative_to(series / "imcache_mem")
+    assert load(converted).ndim == 4
+    failed = [p.name for p in (series / "imcache_mem").rglob("*") if ".failed-" in p.name]
+    assert failed == []

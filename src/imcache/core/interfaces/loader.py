@@ -144,11 +144,9 @@ VALUE_KEY_IN_TEXT = re.compile(r"\[[A-Za-z_][A-Za-z0-9_]*\]")
 
 def load_interface(path: str, name: str) -> Interface:
     """Load the descriptor at `path` as the interface `name` (PACKAGE.Name)."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError as exc:
-        raise DefinitionError(path, "", f"cannot read: {exc.strerror}") from exc
+    from imcache.core.interfaces.definition_file import read_definition  # issue 13: bounded
+
+    raw = read_definition(path)
     try:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:

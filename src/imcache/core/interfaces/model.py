@@ -155,6 +155,14 @@ class Rule:
 
 
 @datatype
+class CompanionSpec:
+    """A file a tool reads beside an input: the input's name with `suffix` for its extension."""
+
+    suffix: str
+    required: bool = True
+
+
+@datatype
 class Extension:
     """What imcache reads from `custom.imcache`; see docs/interfaces.md."""
 
@@ -172,6 +180,8 @@ class Extension:
     output_templates: dict[str, str] = field(default_factory=dict)  # output id -> path template
     output_if_any: dict[str, tuple[str, ...]] = field(default_factory=dict)  # output id -> inputs
     template_only: tuple[str, ...] = ()  # inputs that feed templates, never the command line
+    # File input id -> the files read with each of its files, by suffix (`.bval` beside dwi.nii.gz)
+    companions: dict[str, tuple[CompanionSpec, ...]] = field(default_factory=dict)
 
 
 @datatype
