@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from imcache.core.plan import which
-from tests.conftest import run_json, run_ok
+from tests.conftest import first_on_path, imcache, run_json, run_ok
 from tests.core.test_run import Calls, MakeNifti, concat_args, entry_folders
 
 
@@ -126,3 +126,48 @@ def test_an_empty_path_is_the_working_folder_as_for_execvp(isolated: Path) -> No
     assert shutil.which("here", path="") is None  # where shutil.which differs, on purpose
     assert which("here", {"PATH": ""}) == "here"
     assert which("absent", {"PATH": ""}) is None
+
+
+def test_a_depends_file_enters_the_key_and_is_watched(
+    counting_mrcat: Calls, pair: tuple[Path, Path], isolated: Path
+) -> None:
+    """`--depends PATH`: a file the tool reads by itself enters the key (not the command line)."""
+    config = isolated / "tool.cfg"
+    config.write_text("threshold 1\n")
+    args = [*concat_args("a.nii", "b.nii"), "--depends", "tool.cfg"]
+    first = run_json(*args)
+    assert "tool.cfg" not in " ".join(first["argv"])
+    assert run_json(*args)["cached"] is True
+    assert counting_mrcat() == 1
+    config.write_text("threshold 2\n")
+    second = run_json(*args)
+    assert second["cached"] is False and second["key"] != first["key"]
+    assert counting_mrcat() == 2
+    without = run_json(*concat_args("a.nii", "b.nii"))
+    assert without["key"] not in (first["key"], second["key"])
+
+
+def test_a_missing_depends_file_is_a_usage_error_naming_it(
+    counting_mrcat: Calls, pair: tuple[Path, Path]
+) -> None:
+    result = imcache(*concat_args("a.nii", "b.nii"), "--depends", "absent.cfg")
+    assert result.exit_code == 2
+    assert "absent.cfg" in result.stderr and "--depends" in result.stderr
+    assert counting_mrcat() == 0
+
+
+def test_a_depends_file_changed_while_the_tool_runs_is_not_cached(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, make_nifti: MakeNifti
+) -> None:
+    """The tool rewrites the --depends file as it runs: covered by the input-change check."""
+    make_nifti("a.nii", seed=1)
+    make_nifti("b.nii", seed=2)
+    config = isolated / "tool.cfg"
+    config.write_text("one\n")
+    real = shutil.which("mrcat")
+    assert real is not None
+    script = f'#!/bin/sh\necho two >> "{config}"\nexec "{real}" "$@"\n'
+    first_on_path(isolated.parent / "bin", monkeypatch, {"mrcat": script})
+    result = imcache(*concat_args("a.nii", "b.nii"), "--depends", "tool.cfg")
+    assert result.exit_code == 1
+    assert "tool.cfg" in result.stderr and "changed while" in result.stderr

@@ -184,6 +184,8 @@ def _digest(value: Any) -> str:
 def _short(value: Any) -> str:
     if _is_file(value):
         return f"file {value.get('file')!r} xxh3:{_digest(value.get('xxh3'))}"
+    if isinstance(value, list) and any(_is_file(item) for item in value):
+        return "[" + ", ".join(_short(item) for item in value) + "]"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
