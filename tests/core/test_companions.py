@@ -4,6 +4,7 @@ of that input's content, so it enters the key and is watched like the named file
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import struct
@@ -279,3 +280,68 @@ def test_a_hit_reads_no_companion_again(tmp_path: Path, monkeypatch: pytest.Monk
     reader.read_ahead([str(header)])
     assert str(tmp_path / "v.dat") in reader.digests  # found by the read-ahead's memo look-up
     assert _key_of(header, reader) == first
+
+
+# --- companions a definition declares (custom.imcache.companions) ------------------------------
+
+
+def _dwi_catalogue(root: Path) -> Path:
+    from tests.core.interfaces.test_extension import convert_definition
+
+    definition = convert_definition()
+    definition["custom"]["imcache"]["companions"] = {
+        "in_file": [".bval", ".bvec", {"suffix": ".json", "required": False}]
+    }
+    (root / "x").mkdir(parents=True)
+    (root / "x" / "Dwi.json").write_text(json.dumps(definition))
+    return root
+
+
+def _dry(catalogue: Path, work: Path) -> dict[str, object]:
+    from imcache.core.plan import RunRequest, plan_run
+
+    plan = plan_run(
+        RunRequest(
+            interface="x.Dwi",
+            words=["--in-file", "dwi.nii.gz"],
+            base_dir=str(work / "base"),
+            cwd=str(work),
+            env={"PATH": "/usr/bin:/bin"},
+            catalogues=[str(catalogue)],
+        )
+    )
+    return {"key": plan.key, "lines": plan.key_lines, "seen": plan.seen}
+
+
+def test_declared_companions_enter_the_key_required_and_optional(
+    tmp_path: Path, isolated: Path
+) -> None:
+    catalogue = _dwi_catalogue(tmp_path / "defs")
+    for name, text in (("dwi.nii.gz", "image"), ("dwi.bval", "0 1000"), ("dwi.bvec", "1 0 0")):
+        (isolated / name).write_text(text)
+    first = _dry(catalogue, isolated)
+    [line] = [line for line in first["lines"] if str(line).startswith("input.in_file")]
+    assert "'dwi.bval' xxh3:" in str(line) and "'dwi.bvec' xxh3:" in str(line)
+    assert str(isolated / "dwi.bval") in first["seen"], "watched like the input itself"
+    (isolated / "dwi.bval").write_text("0 2000")
+    assert _dry(catalogue, isolated)["key"] != first["key"], "a changed .bval misses"
+    (isolated / "dwi.json").write_text("{}")
+    with_json = _dry(catalogue, isolated)
+    assert "'dwi.json' xxh3:" in str(with_json["lines"]), "an optional companion counts if there"
+    (isolated / "dwi.bvec").unlink()
+    with pytest.raises(UsageError, match=r"dwi\.bvec.*missing"):
+        _dry(catalogue, isolated)
+
+
+def test_a_missing_declared_companion_exits_2_and_help_lists_them(
+    tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalogue = _dwi_catalogue(tmp_path / "defs")
+    monkeypatch.setenv("IMCACHE_PATH", str(catalogue))
+    (isolated / "dwi.nii.gz").write_text("image")
+    result = imcache("run", "x.Dwi", "--in-file", "dwi.nii.gz", "--dry-run")
+    assert result.exit_code == 2
+    assert "dwi.bval" in result.stderr and "missing" in result.stderr
+    shown = imcache("run", "x.Dwi", "--help").stdout
+    assert "Companions" in shown
+    assert ".bval (required), .bvec (required), .json (optional)" in shown

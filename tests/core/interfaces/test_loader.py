@@ -358,6 +358,37 @@ BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
         ('(id "level").default-value', "'abc'"),
     ),
     ("input-without-id", _drop_input_key("out", "id"), ("inputs[1].id", "required")),
+    # custom.imcache.companions (issue 13): {input id: [suffix or {suffix, required}, ...]}
+    (
+        "companions-not-a-list",
+        _set(custom={"imcache": {"companions": {"in_file": ".bval"}}}),
+        ("custom.imcache.companions.in_file", "non-empty list"),
+    ),
+    (
+        "companion-suffix-without-dot",
+        _set(custom={"imcache": {"companions": {"in_file": ["bval"]}}}),
+        ("custom.imcache.companions.in_file[0]", "'bval'", "suffix"),
+    ),
+    (
+        "companion-suffix-with-folder",
+        _set(custom={"imcache": {"companions": {"in_file": [".x/../y"]}}}),
+        ("custom.imcache.companions.in_file[0]", "suffix"),
+    ),
+    (
+        "companion-required-not-boolean",
+        _set(custom={"imcache": {"companions": {"in_file": [{"suffix": ".j", "required": 1}]}}}),
+        ("custom.imcache.companions.in_file[0].required", "true or false"),
+    ),
+    (
+        "companion-of-unknown-input",
+        _set(custom={"imcache": {"companions": {"in_fil": [".bval"]}}}),
+        ("custom.imcache.companions.in_fil", "unknown input id"),
+    ),
+    (
+        "companion-of-a-string-input",
+        _set(custom={"imcache": {"companions": {"out": [".bval"]}}}),
+        ("custom.imcache.companions.out", "File inputs"),
+    ),
     ("missing-command-line", lambda d: d.pop("command-line") and d, ("command-line", "required")),
 ]
 

@@ -20,6 +20,7 @@ from imcache.core.datatype import field as record_field
 from imcache.core.errors import DefinitionError
 from imcache.core.interfaces.model import (
     Body,
+    CompanionSpec,
     EnvSpec,
     Extension,
     GroupSpec,
@@ -130,6 +131,7 @@ EXTENSION_KEYS = frozenset(
         "output-templates",
         "output-if-any",
         "template-only",
+        "companions",
     ]
 )
 SCALAR_TYPES = ("File", "String", "Number", "Flag")
@@ -139,6 +141,7 @@ INPUT_ID = re.compile(r"[0-9A-Za-z_]+")
 # What a shell would read as more than words: redirections, lists, quotes, variables, globs.
 SHELL_SYNTAX = frozenset("<>|&;`$\"'\\*?#()~\n")
 # A value-key looks like [NAME]; `[1]` (an AFNI sub-brick selector) is text, not a key.
+COMPANION_SUFFIX = re.compile(r"\.[^/\0]+")  # `.bval`, `_sbref.json`-like names start with a dot
 VALUE_KEY_IN_TEXT = re.compile(r"\[[A-Za-z_][A-Za-z0-9_]*\]")
 
 
@@ -726,7 +729,35 @@ def _parse_extension(ctx: _Context, custom: object) -> Extension:
             key: ctx.id_list(if_any, key, _join(where, "output-if-any")) for key in if_any
         },
         template_only=ctx.id_list(obj, "template-only", where),
+        companions=_parse_companions(ctx, obj.get("companions", {}), _join(where, "companions")),
     )
+
+
+def _parse_companions(
+    ctx: _Context, value: object, where: str
+) -> dict[str, tuple[CompanionSpec, ...]]:
+    """`{"in_file": [".bval", ".bvec", {"suffix": ".json", "required": false}]}` (issue 13)."""
+    found = {}
+    for input_id, suffixes in _object(ctx, value, where).items():
+        at = f"{where}.{input_id}"
+        if not isinstance(suffixes, list) or not suffixes:
+            ctx.fail(at, 'must be a non-empty list of suffixes such as ".bval"')
+        specs = []
+        for index, item in enumerate(suffixes):
+            item_at = f"{at}[{index}]"
+            spec = item if isinstance(item, dict) else {"suffix": item}
+            spec = ctx.mapping(spec, item_at, frozenset({"suffix", "required"}))
+            suffix = spec.get("suffix")
+            if not isinstance(suffix, str) or not COMPANION_SUFFIX.fullmatch(suffix):
+                ctx.fail(
+                    item_at, f'{suffix!r} is not a suffix such as ".bval" (a dot, then a name)'
+                )
+            required = spec.get("required", True)
+            if not isinstance(required, bool):
+                ctx.fail(f"{item_at}.required", "must be true or false")
+            specs.append(CompanionSpec(suffix, required))
+        found[input_id] = tuple(specs)
+    return found
 
 
 def _parse_defaults(ctx: _Context, value: object, where: str) -> dict[str, tuple[str, ...]]:
@@ -889,6 +920,7 @@ def _check_extension_refs(ctx: _Context, interface: Interface) -> None:
     formatted = {*ext.formats, *ext.value_maps, *ext.divisors, *ext.counts}
     refs += [(f"custom.imcache.formats.{i}", i) for i in sorted(formatted)]
     refs += [("custom.imcache.template-only", i) for i in ext.template_only]
+    refs += [(f"custom.imcache.companions.{i}", i) for i in ext.companions]
     refs += [
         (f"custom.imcache.output-if-any.{o}", i)
         for o, ids in ext.output_if_any.items()
@@ -900,6 +932,9 @@ def _check_extension_refs(ctx: _Context, interface: Interface) -> None:
     for where, ref in refs:
         if ref not in input_ids:
             ctx.fail(where, f"unknown input id {ref!r}{_suggest(ref, input_ids)}")
+    for input_id in ext.companions:
+        if interface.body.input(input_id).type != "File":
+            ctx.fail(f"custom.imcache.companions.{input_id}", "companions belong to File inputs")
     _check_formats(ctx, interface)
     for input_id, templates in ext.defaults.items():
         for template in templates:
