@@ -141,6 +141,12 @@ EXAMPLES: dict[str, Examples] = {
         ("The FSL ones:", "imcache interfaces 'fsl.*'"),
     ),
     "validate": (("Check definitions of one's own:", "imcache validate mine/fsl/*.json"),),
+    "explain": (
+        (
+            "Why a run misses: its key's fields and how the nearest entry differs:",
+            "imcache explain fsl.BET --in-file t1.nii.gz",
+        ),
+    ),
     "config": (("The effective settings and their sources:", "imcache config"),),
     "completion": (("Completion in the running bash:", 'eval "$(imcache completion bash)"'),),
 }
