@@ -18,8 +18,9 @@ def interface_help(
     formatter = click.HelpFormatter()
     formatter.write_usage(
         f"imcache {command} {interface.name}",
-        "[INPUTS] [--json | --get OUTPUT] [--force] [--dry-run] [--export OUTPUT=PATH]... "
-        "[--depends PATH]...",
+        "[INPUTS] [--json | --get OUTPUT] [--force]"
+        + (" [--dry-run]" if command == "run" else "")
+        + " [--export OUTPUT=PATH]... [--depends PATH]...",
     )
     formatter.write_paragraph()
     with formatter.indentation():
