@@ -153,3 +153,28 @@ def test_tool_identity_parts(identity: str, parts: dict[str, str]) -> None:
 def test_an_older_record_is_compared_by_its_text() -> None:
     record = {"key_fields": ["interface = 'x.Y'", "input.a = 'one'"]}
     assert recorded_items(record) == {"interface": "'x.Y'", "input.a": "'one'"}
+
+
+def test_explain_shows_each_input_s_companions_and_the_depends_files(isolated: Path) -> None:
+    """A `.mih` header brings the data file it names; `--depends` files are listed too, and a
+    changed companion is said to be one."""
+    from tests.core.test_companions import _header
+
+    (isolated / "vol.dat").write_bytes(b"\0" * 16)
+    _header(isolated / "vol.mih", "vol.dat")
+    (isolated / "tool.cfg").write_text("x")
+    args = ["mrtrix3.MRStats", "--in-file", "vol.mih", "--output", "mean"]
+    found = _explain(*args, "--depends", "tool.cfg")
+    fields = found["fields"]
+    assert isinstance(fields, dict)
+    assert list(fields["input.in_file"]["companions"]) == ["vol.dat"]
+    assert [item["file"] for item in fields["depends"]] == ["tool.cfg"]
+    text = run_ok("explain", *args, "--depends", "tool.cfg").stdout
+    assert "+ 'vol.dat' xxh3:" in text
+    assert "depends = [file 'tool.cfg' xxh3:" in text
+    old = dict(fields)
+    old["input.in_file"] = {**fields["input.in_file"], "companions": {"vol.dat": "0" * 32}}
+    assert differences(old, fields) == [
+        f"input.in_file: companion 'vol.dat' content 000000000000... -> "
+        f"{fields['input.in_file']['companions']['vol.dat'][:12]}..."
+    ]

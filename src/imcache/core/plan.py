@@ -116,7 +116,7 @@ def plan_run(request: RunRequest) -> Plan:
 
 def _depends(request: RunRequest) -> list[str]:
     """`--depends` paths, absolute and sorted (their order means nothing); each must exist."""
-    paths = sorted({os.path.join(request.cwd, path) for path in request.depends})
+    paths = sorted({os.path.normpath(os.path.join(request.cwd, p)) for p in request.depends})
     for path in paths:
         if not os.path.exists(path):
             raise UsageError(
