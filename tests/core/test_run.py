@@ -8,7 +8,9 @@ Every test puts a counting wrapper around the real mrcat first on PATH (`countin
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -157,3 +159,104 @@ def test_deleted_output_reruns(counting_mrcat: Calls, pair: tuple[Path, Path]) -
 
     assert run_json(*concat_args("a.nii", "b.nii"))["cached"] is True
     assert counting_mrcat() == 2
+
+
+def test_an_exported_output_edited_in_place_is_damage_not_a_hit(
+    counting_mrcat: Calls, pair: tuple[Path, Path], isolated: Path
+) -> None:
+    """Issue 13 item 2: an export is a hard link, so an edit of it (as root, or by anyone who may
+    write it) keeps the size and edits the cache's bytes: the next run must redo, never hand
+    them back."""
+    first = run_json(*concat_args("a.nii", "b.nii"), "--export", "out_file=x.nii")
+    cached = Path(first["outputs"]["out_file"])
+    fresh = cached.read_bytes()
+    exported = isolated / "x.nii"
+    assert exported.stat().st_ino == cached.stat().st_ino
+    with open(exported, "r+b") as handle:  # one byte flipped in place: same size, same inode
+        handle.seek(-1, 2)
+        last = handle.read(1)
+        handle.seek(-1, 2)
+        handle.write(bytes([last[0] ^ 0xFF]))
+    assert cached.read_bytes() != fresh and cached.stat().st_size == len(fresh)
+
+    again = imcache(*concat_args("a.nii", "b.nii"), "--json")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["cached"] is False, "edited bytes must never be a hit"
+    assert counting_mrcat() == 2
+    assert "merged.nii was changed after it was cached (digest mismatch)" in again.stderr
+    assert cached.read_bytes() == fresh, "the redone entry holds mrcat's own bytes again"
+
+
+def test_an_export_moves_a_signature_and_the_memo_vouches_once_rehashed(
+    counting_mrcat: Calls,
+    pair: tuple[Path, Path],
+    isolated: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 13 item 2: a hit is one stat per output; an export's new link moves the ctime, so
+    the next hit reads the file once, and from then on it is stat-only again."""
+    from imcache.core import entry as entry_module
+    from imcache.core import hashing
+
+    monkeypatch.setattr(hashing, "RACY_NS", 0)  # the memo takes a file changed just now
+    reads: list[str] = []
+    real_digest = entry_module.digest_file
+
+    def counted(path: str, size: int | None = None) -> str:
+        reads.append(path)
+        return real_digest(path, size)
+
+    monkeypatch.setattr(entry_module, "digest_file", counted)
+    run_json(*concat_args("a.nii", "b.nii"))
+    assert run_json(*concat_args("a.nii", "b.nii"))["cached"] is True
+    assert reads == [], "an untouched entry is a stat per output, no read"
+
+    run_json(*concat_args("a.nii", "b.nii"), "--export", "out_file=x.nii")
+    assert reads == [], "the export's hit checked the entry before linking"
+    assert run_json(*concat_args("a.nii", "b.nii"))["cached"] is True
+    assert len(reads) == 1 and reads[0].endswith("merged.nii"), "rehashed once: moved ctime"
+    assert run_json(*concat_args("a.nii", "b.nii"))["cached"] is True
+    assert len(reads) == 1, "the memo vouches for the new signature: stat-only again"
+    assert counting_mrcat() == 1
+
+
+def test_a_writer_that_outlives_the_tool_is_an_error_and_nothing_is_cached(
+    pair: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cache_root: Path,
+) -> None:
+    """Issue 13 item 3: a tool that leaves a process appending to its output (no real program
+    does that on demand: a fake mrcat plays it) must not get a still-growing file cached."""
+    import signal
+    import time
+
+    from imcache.core import run as run_module
+    from tests.conftest import first_on_path
+
+    pid_file = tmp_path / "writer.pid"
+    script = f"""#!/bin/sh
+for out; do :; done
+echo first > "$out"
+( i=0; while [ $i -lt 1000 ]; do echo more >> "$out"; sleep 0.01; i=$((i+1)); done ) \\
+    </dev/null >/dev/null 2>&1 &
+echo $! > "{pid_file}"
+"""
+    first_on_path(tmp_path / "bin", monkeypatch, {"mrcat": script})
+    real_digests = run_module.file_digests
+
+    def slow_digests(*args: object, **kwargs: object) -> object:
+        time.sleep(0.3)  # a large output takes this long to read: the writer goes on meanwhile
+        return real_digests(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "file_digests", slow_digests)
+    try:
+        result = imcache(*concat_args("a.nii", "b.nii"))
+    finally:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert result.exit_code == 1, result.stderr
+    assert "a process is still writing out_file (merged.nii)" in result.stderr
+    assert not list(cache_root.rglob("imcache.json")), "nothing cached"
+    kept = [p for p in entry_folders(cache_root) if ".failed-" in p.name]
+    assert len(kept) == 1 and (kept[0] / "merged.nii").exists(), "the attempt is kept aside"

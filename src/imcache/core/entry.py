@@ -1,19 +1,24 @@
 """One entry's contents judged: its record read, checked and encoded, its outputs checked, its size.
 
 An entry is complete only once its record `imcache.json` exists and is intact: it parses, is of
-this layout, and its checksum matches its content. The cheap output checks here (every recorded
-output present, files at their recorded sizes) serve a hit and `verify` alike; where entries live
-and how a record is published is the store's, and reading every file's digest is `verify`'s.
+this layout, and its checksum matches its content. The output checks here serve a hit and `verify`
+alike: every recorded output present, at its recorded signature (inode, size, mtime, ctime: one
+stat each), and an output whose signature moved (an export's hard link, an edit in place) read
+again against its recorded digest. Where entries live and how a record is published is the
+store's; reading every other file's digest is `verify`'s.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
+import time
 from typing import Any
 
 import xxhash
 
+from imcache.core.hashing import DigestMemo, digest_file
 from imcache.core.layout import LAYOUT, RECORD
 
 
@@ -56,16 +61,67 @@ def record_check(record: dict[str, Any]) -> str:
     return xxhash.xxh3_128_hexdigest(json.dumps(content, sort_keys=True).encode())
 
 
-def output_damage(entry: str, record: dict[str, Any]) -> str:
-    """Cheap checks of a recorded entry: every output still there, files at their sizes."""
+def output_damage(
+    entry: str, record: dict[str, Any], memo: DigestMemo | None = None, *, rehash: bool = True
+) -> str:
+    """What is wrong with a recorded entry's outputs ("" if nothing): one stat per output while
+    its signature is the recorded one; else its content read against the recorded digest (the
+    memo, once it has vouched for the new signature, spares that read next time). `rehash`
+    False leaves contents to the caller (`verify` reads every file anyway)."""
+    real_entry: str | None = None
+    files = record.get("files")
     for value in record.get("outputs", {}).values():
         for item in value if isinstance(value, list) else [value]:
             try:
-                info = os.lstat(os.path.join(entry, item["path"]))
+                relative = item["path"]
+                info = os.lstat(os.path.join(entry, relative))
             except (OSError, KeyError, TypeError):
                 return f"{item!r} is missing"
             if item.get("size") is not None and info.st_size != item["size"]:
-                return f"{item['path']} changed size"
+                return f"{relative} changed size"
+            if stat.S_ISLNK(info.st_mode):
+                real_entry = real_entry or os.path.realpath(entry)
+                if not _inside(os.path.join(entry, relative), real_entry):
+                    return f"{relative} is a symbolic link out of the entry"
+            if stat.S_ISDIR(info.st_mode):
+                continue  # a folder output's files are `verify`'s to read
+            if output_signature(info) == item.get("signature") or not rehash:
+                continue
+            expected = files.get(relative) if isinstance(files, dict) else None
+            problem = _content_damage(os.path.join(entry, relative), info, expected, memo)
+            if problem:
+                return f"{relative} {problem}"
+    return ""
+
+
+def output_signature(info: os.stat_result) -> list[int]:
+    """What the record keeps of an output to tell by one stat that it is untouched."""
+    return [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
+
+def _inside(path: str, real_entry: str) -> bool:
+    return os.path.realpath(path).startswith(real_entry + os.sep)
+
+
+def _content_damage(path: str, info: os.stat_result, expected: Any, memo: DigestMemo | None) -> str:
+    """An output whose signature moved: still the recorded content? ("" if so)."""
+    if not isinstance(expected, dict):
+        return "changed, and the record holds no digest to check it against"
+    if stat.S_ISLNK(info.st_mode):
+        return "" if os.readlink(path) == expected.get("link") else "is no longer the link it was"
+    if not stat.S_ISREG(info.st_mode) or "xxh3" not in expected:
+        return "is no longer what was cached"
+    if memo is not None and memo.get(info) == expected["xxh3"]:
+        return ""
+    started_ns = time.time_ns()
+    try:
+        digest = digest_file(path, info.st_size)
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if digest != expected["xxh3"]:
+        return "was changed after it was cached (digest mismatch)"
+    if memo is not None:
+        memo.put(info, digest, started_ns)  # the next hit is one stat again
     return ""
 
 

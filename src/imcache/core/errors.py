@@ -72,3 +72,12 @@ class TerminatedError(ImcacheError):
     """imcache got SIGTERM (a CI job cancelled, `timeout`): the tool was stopped, exit 128+15."""
 
     exit_code = 143
+
+
+class OutputStillWrittenError(ImcacheError):
+    """An output changed between its digest and the record: a process the tool left behind is
+    still writing it. Nothing was cached."""
+
+
+class OutputLinkError(ImcacheError):
+    """An output is a symbolic link out of its entry: what it names is not the cache's to keep."""

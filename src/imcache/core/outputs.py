@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from imcache import __version__
+from imcache.core.entry import output_signature
 from imcache.core.errors import UsageError
 from imcache.core.hashing import KEY_FORMAT
 from imcache.core.interfaces.render import PlannedOutput
@@ -70,6 +71,48 @@ def _describe(entry: str, relative: str) -> dict[str, Any]:
     info = os.lstat(os.path.join(entry, relative))
     size = info.st_size if stat.S_ISREG(info.st_mode) else None
     return {"path": os.path.normpath(relative), "size": size}
+
+
+def output_items(outputs: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(output name, item) for every collected output file, list outputs item by item."""
+    return [
+        (name, item)
+        for name, value in outputs.items()
+        for item in (value if isinstance(value, list) else [value])
+    ]
+
+
+def links_out(entry: str, outputs: dict[str, Any]) -> list[str]:
+    """Outputs that resolve outside the entry (a link, or a path through a linked folder): the
+    cache would hand back a file it does not hold, and `--export` would chmod it."""
+    real_entry = os.path.realpath(entry)
+    found = []
+    for name, item in output_items(outputs):
+        real = os.path.realpath(os.path.join(entry, item["path"]))
+        if real != real_entry and not real.startswith(real_entry + os.sep):
+            found.append(f"{name} ({item['path']} -> {real})")
+    return found
+
+
+def stamp_signatures(entry: str, outputs: dict[str, Any]) -> None:
+    """Each output file's signature, taken before its digest: what a hit compares by one stat."""
+    for _name, item in output_items(outputs):
+        info = os.lstat(os.path.join(entry, item["path"]))
+        if not stat.S_ISDIR(info.st_mode):
+            item["signature"] = output_signature(info)
+
+
+def still_written(entry: str, outputs: dict[str, Any]) -> list[str]:
+    """Outputs whose signature moved since `stamp_signatures`: something is still writing them."""
+    moved = []
+    for name, item in output_items(outputs):
+        try:
+            now = output_signature(os.lstat(os.path.join(entry, item["path"])))
+        except OSError:
+            now = None
+        if "signature" in item and now != item["signature"]:
+            moved.append(f"{name} ({item['path']})")
+    return moved
 
 
 def extra_files(entry: str, outputs: dict[str, Any]) -> list[str]:

@@ -17,12 +17,14 @@ from imcache.core.entry import output_damage
 from imcache.core.errors import (
     CacheError,
     InputChangedError,
+    OutputLinkError,
     OutputsMissingError,
+    OutputStillWrittenError,
     ToolFailedError,
     ToolNotFoundError,
 )
-from imcache.core.hashing import changed_since, file_digests
-from imcache.core.layout import RECORD, USED_MARK
+from imcache.core.hashing import DigestMemo, changed_since, file_digests
+from imcache.core.layout import MEMO_FOLDER, RECORD, USED_MARK
 from imcache.core.lock import EntryLock
 from imcache.core.plan import Plan, RunRequest, plan_run
 from imcache.core.store import cache_errors
@@ -56,7 +58,8 @@ def look_up(plan: Plan, reporter: Reporter | None = None) -> RunResult | None:
     if record is not None and record.get("key") != plan.key:
         record, damage = None, "its record is for another key"
     if record is not None:
-        damage = output_damage(plan.entry, record)
+        memo = DigestMemo(os.path.join(plan.store.root, MEMO_FOLDER))
+        damage = output_damage(plan.entry, record, memo)
     if damage:
         if reporter is not None:
             reporter.warning(
@@ -133,7 +136,13 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
     with cache_errors(plan.store.root):
         entry = plan.store.prepare_entry(plan.interface.name, plan.key)
     # A miss only: a hit neither writes outputs nor starts a process.
-    from imcache.core.outputs import build_record, collect_outputs, extra_files, write_config_files
+    from imcache.core.outputs import (
+        build_record,
+        collect_outputs,
+        extra_files,
+        stamp_signatures,
+        write_config_files,
+    )
     from imcache.core.process import run_tool
 
     write_config_files(plan, entry)
@@ -166,14 +175,18 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
             + ", ".join(missing),
             f"nothing was cached; see the logs in {kept}",
         )
+    _refuse_links_out(plan, entry, outputs)
     extra = extra_files(entry, outputs)
     record = build_record(plan, completed.started, completed.seconds, outputs, extra)
     try:
         with cache_errors(entry):
+            plan.store.open_to_group(entry)  # first: a chmod would move the signatures
+            stamp_signatures(entry, outputs)  # before the digests: a writer moves them
             record["files"] = file_digests(entry, skip=frozenset({RECORD, USED_MARK}))
-            plan.store.publish(entry, record)
-    except CacheError:
-        # A full disk while publishing: the attempt goes aside, never half an entry.
+            plan.store.publish(entry, record, lambda: _refuse_still_written(plan, entry, outputs))
+    except (CacheError, OutputStillWrittenError):
+        # A full disk while publishing, or a writer the tool left behind: the attempt goes
+        # aside, never half an entry.
         with contextlib.suppress(OSError):
             plan.store.keep_failed(entry)
         raise
@@ -184,6 +197,34 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
         extra_files=[os.path.join(entry, p) for p in extra],
         seconds=completed.seconds,
     )
+
+
+def _refuse_links_out(plan: Plan, entry: str, outputs: dict[str, Any]) -> None:
+    from imcache.core.outputs import links_out
+
+    outside = links_out(entry, outputs)
+    if outside:
+        kept = plan.store.keep_failed(entry)
+        raise OutputLinkError(
+            f"{plan.tool.name} ({plan.interface.name}) left output "
+            + ", ".join(outside)
+            + ", a symbolic link out of its entry: the cache keeps only what is inside it",
+            f"nothing was cached; this attempt is kept in {kept}",
+        )
+
+
+def _refuse_still_written(plan: Plan, entry: str, outputs: dict[str, Any]) -> None:
+    """Just before the record: an output that moved since its digest is still being written."""
+    from imcache.core.outputs import still_written
+
+    moving = still_written(entry, outputs)
+    if moving:
+        raise OutputStillWrittenError(
+            f"a process is still writing {', '.join(moving)} after {plan.tool.name} "
+            f"({plan.interface.name}) exited, so it has no one content and was not cached",
+            "find what the tool left running (a background job) and run again once it ends; "
+            "this attempt is kept aside, as a failed one",
+        )
 
 
 def _refuse_changed_inputs(plan: Plan, entry: str) -> None:

@@ -16,7 +16,7 @@ import json
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from imcache.core.datatype import datatype
@@ -139,8 +139,18 @@ class Store:
         """The record if intact, else None and what is wrong (see `entry.check_record`)."""
         return check_record(entry)
 
-    def publish(self, entry: str, record: dict[str, Any]) -> None:
-        """Write the record last: from this moment the entry is complete."""
+    def open_to_group(self, entry: str) -> None:
+        """In a shared cache, let the group read the entry (a no-op for what is already so).
+
+        A run does this before it takes its outputs' signatures: a chmod moves a file's ctime."""
+        if self.is_shared():
+            _open_to_group(entry)
+
+    def publish(
+        self, entry: str, record: dict[str, Any], last_check: Callable[[], None] | None = None
+    ) -> None:
+        """Write the record last: from this moment the entry is complete. `last_check` runs
+        just before, and may refuse the entry by raising (a process still writing an output)."""
         payload = encode_record(record)
         # The mark holds the entry's size, so that `ls`, `stats` and `clear` need not walk it.
         size = tree_bytes(entry) + len(payload) + MARK_WIDTH
@@ -148,9 +158,10 @@ class Store:
             mark.write(f"{size:>{MARK_WIDTH - 1}}\n".encode())
             # Anyone who may read the entry may note its use (the root's mode is the gate).
             os.fchmod(mark.fileno(), 0o666 & ~stat.S_IWOTH)
-        if self.is_shared():
-            _open_to_group(entry)
+        self.open_to_group(entry)
         self.touch_used_mark(entry)  # our clock, as session start uses: not the file system's tick
+        if last_check is not None:
+            last_check()
         write_atomic(os.path.join(entry, RECORD), payload, durable=True)
 
     def touch_used_mark(self, entry: str, when_ns: int | None = None) -> None:
@@ -282,15 +293,21 @@ def _group_name(gid: int) -> str:
 def _open_to_group(entry: str) -> None:
     """A finished entry in a shared cache: the group reads it, only its owner may change it."""
     for folder, dirs, files in os.walk(entry):
-        os.chmod(folder, SHARED_ENTRY_MODE)
+        _chmod_if_needed(folder, SHARED_ENTRY_MODE)
         for name in files:
             path = os.path.join(folder, name)
             if name != USED_MARK and not os.path.islink(path):
-                mode = os.lstat(path).st_mode
-                os.chmod(path, (mode | stat.S_IRGRP) & ~(stat.S_IWGRP | stat.S_IWOTH))
+                mode = stat.S_IMODE(os.lstat(path).st_mode)
+                _chmod_if_needed(path, (mode | stat.S_IRGRP) & ~(stat.S_IWGRP | stat.S_IWOTH))
         for name in dirs:
             if os.path.islink(os.path.join(folder, name)):
                 dirs.remove(name)
+
+
+def _chmod_if_needed(path: str, mode: int) -> None:
+    """A chmod moves ctime even when the mode stays: an output's signature must not move."""
+    if stat.S_IMODE(os.lstat(path).st_mode) != mode:
+        os.chmod(path, mode)
 
 
 def _read_json(path: str) -> dict[str, Any] | None:

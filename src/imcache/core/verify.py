@@ -86,7 +86,7 @@ def check_entry(store: Store, entry: Entry) -> tuple[str, int]:
         return problem or "its record is gone", 0
     if record.get("key") != entry.key or record.get("interface") != entry.interface:
         return "its record is for another key or interface", 0
-    problem = output_damage(entry.path, record)
+    problem = output_damage(entry.path, record, rehash=False)  # every digest is read below
     if problem:
         return problem, 0
     files = record.get("files")
