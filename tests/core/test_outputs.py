@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_json
+from tests.conftest import imcache, run_json
 from tests.core.test_run import MRCAT, Calls, MakeNifti, concat_args
 
 
@@ -47,3 +47,43 @@ def test_record_is_valid_json(
     assert "-axis" in record["argv"]
     assert record["exit_code"] == 0
     assert record["outputs"]["out_file"]["path"] == "merged.nii"
+
+
+@pytest.fixture
+def link_catalogue(tmp_path: Path) -> Path:
+    """`test.Link`: the real `ln -s TARGET made_link`, whose output is the link itself."""
+    folder = tmp_path / "catalogue" / "test"
+    folder.mkdir(parents=True)
+    definition = {
+        "name": "ln",
+        "tool-version": "1.0",
+        "schema-version": "0.5",
+        "description": "make a symbolic link",
+        "command-line": "ln -s [TARGET] made_link",
+        "inputs": [{"id": "target", "name": "target", "type": "String", "value-key": "[TARGET]"}],
+        "output-files": [{"id": "made", "name": "made", "path-template": "made_link"}],
+    }
+    (folder / "Link.json").write_text(json.dumps(definition))
+    return folder.parent
+
+
+def test_an_output_linking_out_of_the_entry_is_refused(
+    link_catalogue: Path, tmp_path: Path, cache_root: Path
+) -> None:
+    """Issue 13 item 4: the cache keeps only what is inside the entry; a hit must never hand
+    back (nor --export chmod) a file somewhere else."""
+    outside = tmp_path / "precious.txt"
+    outside.write_text("not the cache's\n")
+    args = ["--interfaces", str(link_catalogue), "run", "test.Link", "--target", str(outside)]
+    result = imcache(*args, "--get", "made")
+    assert result.exit_code == 1, result.stderr
+    assert "output made (made_link -> " in result.stderr
+    assert "symbolic link out of its entry" in result.stderr
+    assert result.stdout == ""
+    assert not list(cache_root.rglob("imcache.json")), "nothing cached"
+    assert [p.name.split(".")[1][:6] for p in cache_root.glob("test.Link/*") if p.is_dir()] == [
+        "failed"
+    ]
+
+    inside = imcache(*args[:-1], "somewhere/in/the/entry", "--get", "made")
+    assert inside.exit_code == 0, "a link inside the entry is an output like any other"
