@@ -87,3 +87,25 @@ def test_an_output_linking_out_of_the_entry_is_refused(
 
     inside = imcache(*args[:-1], "somewhere/in/the/entry", "--get", "made")
     assert inside.exit_code == 0, "a link inside the entry is an output like any other"
+
+
+def test_a_list_output_glob_never_matches_imcache_s_own_files(tmp_path: Path) -> None:
+    """Issue 13 item 10: `*.txt` matches what the tool (the real cp) wrote, not stdout.txt or
+    stderr.txt, which imcache writes in every entry."""
+    folder = tmp_path / "catalogue" / "test"
+    folder.mkdir(parents=True)
+    definition = {
+        "name": "cp",
+        "tool-version": "1.0",
+        "schema-version": "0.5",
+        "description": "copy a file into the entry",
+        "command-line": "cp [SOURCE] copied.txt",
+        "inputs": [{"id": "source", "name": "source", "type": "File", "value-key": "[SOURCE]"}],
+        "output-files": [{"id": "texts", "name": "texts", "path-template": "*.txt", "list": True}],
+    }
+    (folder / "Copy.json").write_text(json.dumps(definition))
+    (tmp_path / "work" / "source.txt").write_text("hello\n")
+    data = run_json(
+        "--interfaces", str(folder.parent), "run", "test.Copy", "--source", "source.txt"
+    )
+    assert [Path(p).name for p in data["outputs"]["texts"]] == ["copied.txt"]

@@ -75,3 +75,34 @@ def test_sigterm_stops_the_tool_and_exits_143(
     again = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["cached"] is False
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
+def test_a_hang_up_stops_the_tool_as_sigterm_does_and_the_attempt_is_kept_as_failed(
+    signum: int, make_nifti: Callable[..., Path], cache_root: Path, tmp_path: Path
+) -> None:
+    """Issue 13 item 10: a closed terminal or ssh session (SIGHUP to imcache alone) must not
+    leave the tool running without us; the interrupted attempt is renamed as failed, as
+    docs/reliability.md says, not left as an incomplete entry."""
+    pid_file = tmp_path / "tool.pid"
+    script = f'#!/bin/sh\necho $$ > "{pid_file}"\nexec sleep 30\n'
+    env = {**os.environ, "PATH": f"{tmp_path / 'hup-bin'}{os.pathsep}{os.environ['PATH']}"}
+    (tmp_path / "hup-bin").mkdir()
+    (tmp_path / "hup-bin" / "mrcat").write_text(script)
+    (tmp_path / "hup-bin" / "mrcat").chmod(0o755)
+    make_nifti("a.nii", seed=1)
+    make_nifti("b.nii", seed=2)
+    argv = [sys.executable, "-m", "imcache", "run", "mrtrix3.MRCat", "--in-files", "a.nii"]
+    argv += ["b.nii", "--axis", "3", "--out-file", "m.nii"]
+    process = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    _wait_for(lambda: pid_file.exists() and pid_file.read_text().strip() != "")
+    tool_pid = int(pid_file.read_text())
+    process.send_signal(signum)  # to imcache only
+    _out, err = process.communicate(timeout=20)
+    assert process.returncode == 128 + signum, err
+    assert f"({signal.Signals(signum).name})" in err and "Traceback" not in err
+    _wait_for(lambda: not _alive(tool_pid), timeout=10)
+    folders = [p.name for p in cache_root.glob("mrtrix3.MRCat/*") if p.is_dir()]
+    assert len(folders) == 1 and ".failed-" in folders[0], folders

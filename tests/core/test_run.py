@@ -260,3 +260,16 @@ echo $! > "{pid_file}"
     assert not list(cache_root.rglob("imcache.json")), "nothing cached"
     kept = [p for p in entry_folders(cache_root) if ".failed-" in p.name]
     assert len(kept) == 1 and (kept[0] / "merged.nii").exists(), "the attempt is kept aside"
+
+
+def test_a_tool_killed_by_a_signal_is_named_by_it(
+    pair: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 item 10: a returncode of -15 is a signal, not an exit code."""
+    from tests.conftest import first_on_path
+
+    first_on_path(tmp_path / "bin", monkeypatch, {"mrcat": "#!/bin/sh\nkill -TERM $$\n"})
+    result = imcache(*concat_args("a.nii", "b.nii"))
+    assert result.exit_code == 143, result.stderr
+    assert "mrcat (mrtrix3.MRCat) was killed by signal 15 (SIGTERM)" in result.stderr
+    assert "exit code -15" not in result.stderr

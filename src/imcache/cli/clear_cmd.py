@@ -6,7 +6,7 @@ import time
 
 import click
 
-from imcache.cli.common import say
+from imcache.cli.common import count, say
 from imcache.cli.options import emit_json, entry_json, human_bytes, json_option, pass_store
 from imcache.cli.params import AGE_NS, BYTES, MOMENT
 from imcache.core.clear import ClearReport, Policy, clear
@@ -104,6 +104,6 @@ def _render(report: ClearReport, quiet: bool, as_json: bool) -> None:
         say(f"left alone {path}: not an imcache entry")
     total = "would free" if report.dry_run else "freed"
     say(
-        f"{total} {human_bytes(report.freed)} in {len(report.removed)} entries; "
+        f"{total} {human_bytes(report.freed)} in {count(len(report.removed), 'entry', 'entries')}; "
         f"{len(report.kept) + len(report.in_use) + len(report.not_yours)} kept"
     )

@@ -107,3 +107,8 @@ def say(message: str, tone: str | None = None) -> None:
         click.echo(click.style(line, fg=TONES[tone]), err=True, color=True)
         return
     click.echo(line, err=True)
+
+
+def count(number: int, one: str, many: str) -> str:
+    """`1 entry`, `2 entries`: a number with its noun in agreement."""
+    return f"{number} {one if number == 1 else many}"

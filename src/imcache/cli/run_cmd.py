@@ -219,7 +219,7 @@ def run(
         show_interface_help(ctx, settings, name)
         return
     if dry_run:
-        _dry_run(plan_run(request), as_json)
+        _dry_run(plan_run(request), as_json, force)
         return
     reporter = StderrReporter(request.progress, spinner=_redraw_wanted())
     try:
@@ -318,12 +318,13 @@ def result_json(result: RunResult) -> dict[str, Any]:
     }
 
 
-def _dry_run(plan: Plan, as_json: bool) -> None:
+def _dry_run(plan: Plan, as_json: bool, force: bool = False) -> None:
     hit = look_up(plan)
     report = {
         "interface": plan.interface.name,
         "key": plan.key,
         "cached": hit is not None,
+        "would_run": force or hit is None,
         "work_dir": plan.entry,
         "argv": plan.argv,
         "tool": plan.tool.path,
@@ -336,7 +337,10 @@ def _dry_run(plan: Plan, as_json: bool) -> None:
         return
     echo_line(f"interface: {plan.interface.name}")
     echo_line(f"key:       {plan.key}")
-    echo_line(f"would:     {'hit (nothing to run)' if hit else 'miss (would run)'}")
+    if force:
+        echo_line(f"would:     run (--force; {'cached' if hit else 'not cached'} now)")
+    else:
+        echo_line(f"would:     {'hit (nothing to run)' if hit else 'miss (would run)'}")
     echo_line(f"work dir:  {plan.entry}")
     echo_line(f"argv:      {_shell_line(plan.argv)}")
     if plan.tool.path is None:

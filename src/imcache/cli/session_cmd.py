@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from imcache.cli.common import say
+from imcache.cli.common import count, say
 from imcache.cli.options import emit_json, human_bytes, json_option, pass_store
 from imcache.core.scan import scan
 from imcache.core.sessions import current_session, start_session
@@ -51,8 +51,8 @@ def session_status(store: Store, as_json: bool) -> None:
         emit_json(payload)
         return
     click.echo(f"session {current.id} started {current.started}")
-    click.echo(f"used since: {len(used)} entries")
+    click.echo(f"used since: {count(len(used), 'entry', 'entries')}")
     click.echo(
-        f"not used since: {len(unused)} entries, {human_bytes(unused_bytes)} "
+        f"not used since: {count(len(unused), 'entry', 'entries')}, {human_bytes(unused_bytes)} "
         "(what 'imcache clear --previous' removes)"
     )

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from imcache.cli.common import on_terminal
+from imcache.cli.common import count, on_terminal
 from imcache.cli.options import console, emit_json, human_bytes, json_option, pass_store
 from imcache.core.stats import Stats, stats
 from imcache.core.store import Store
@@ -33,8 +33,9 @@ def stats_cmd(store: Store, as_json: bool) -> None:
     )
     for name, row in found.per_interface.items():
         click.echo(
-            f"  {name}: {row.get('entries', 0)} entries, {human_bytes(row.get('bytes', 0))}, "
-            f"{row.get('hits', 0)} hits, {row.get('misses', 0)} misses"
+            f"  {name}: {count(row.get('entries', 0), 'entry', 'entries')}, "
+            f"{human_bytes(row.get('bytes', 0))}, {count(row.get('hits', 0), 'hit', 'hits')}, "
+            f"{count(row.get('misses', 0), 'miss', 'misses')}"
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from imcache.cli.common import say
+from imcache.cli.common import count, say
 from imcache.cli.options import emit_json, entry_json, human_bytes, json_option, pass_store
 from imcache.core.errors import ImcacheError
 from imcache.core.store import Store
@@ -28,7 +28,8 @@ def verify_cmd(store: Store, fix: bool, dry_run: bool, as_json: bool) -> None:
         _render(report)
     if report.remaining:
         raise ImcacheError(
-            f"{len(report.remaining)} damaged entries remain in the cache",
+            f"{count(len(report.remaining), 'damaged entry remains', 'damaged entries remain')} "
+            "in the cache",
             "run 'imcache verify --fix' to remove them"
             if not fix or dry_run
             else "they are in use or another user's; try again later",
@@ -51,7 +52,8 @@ def _render(report: VerifyReport) -> None:
     for finding in report.not_yours:
         say(f"kept {finding.entry.interface} {finding.entry.key[:12]}: another user's entry")
     say(
-        f"checked {report.checked} entries ({human_bytes(report.bytes_read)} read): "
+        f"checked {count(report.checked, 'entry', 'entries')} "
+        f"({human_bytes(report.bytes_read)} read): "
         f"{len(report.damaged)} damaged, {len(report.removed)} removed"
     )
 

@@ -69,9 +69,11 @@ class InputChangedError(ImcacheError):
 
 
 class TerminatedError(ImcacheError):
-    """imcache got SIGTERM (a CI job cancelled, `timeout`): the tool was stopped, exit 128+15."""
+    """imcache got SIGTERM (a CI job cancelled, `timeout`) or SIGHUP (its terminal closed): the
+    tool was stopped, exit 128+N (143 for SIGTERM)."""
 
     exit_code = 143
+    signum = 15
 
 
 class OutputStillWrittenError(ImcacheError):

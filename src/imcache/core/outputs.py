@@ -56,7 +56,9 @@ def collect_outputs(entry: str, planned: list[PlannedOutput]) -> tuple[dict[str,
         if out.spec.is_list:
             import glob  # list outputs only
 
-            matches = sorted(glob.glob(out.path, root_dir=entry))
+            # Never our own files: a `*.txt` would otherwise hand back stdout.txt as the tool's.
+            every = sorted(glob.glob(out.path, root_dir=entry))
+            matches = [m for m in every if os.path.normpath(m) not in OWN_FILES]
             found[out.spec.label] = [_describe(entry, m) for m in matches]
             if not matches and not out.spec.optional:
                 missing.append(f"{out.spec.label} ({out.path})")

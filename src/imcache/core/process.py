@@ -38,7 +38,7 @@ def run_tool(
     """Run to the end; stdout and stderr go to their logs and, as they come, to `echo`."""
     started = time.time()
     clock = time.monotonic()
-    latch = _SigtermLatch()  # before the tool starts: no moment where SIGTERM orphans it
+    latch = _StopLatch()  # before the tool starts: no moment where a stop orphans it
     pumps: list[_Pump] = []
     try:
         with cache_errors(cwd):
@@ -87,7 +87,7 @@ def _start(
         ) from exc
 
 
-def _wait(process: subprocess.Popen[bytes], pumps: list[_Pump], latch: _SigtermLatch) -> int:
+def _wait(process: subprocess.Popen[bytes], pumps: list[_Pump], latch: _StopLatch) -> int:
     echo_lock = threading.Lock()
     try:
         latch.arm()  # a SIGTERM that came while the tool was starting is acted on now
@@ -99,8 +99,11 @@ def _wait(process: subprocess.Popen[bytes], pumps: list[_Pump], latch: _SigtermL
         # The terminal sent SIGINT to the tool too; make sure it ends before we do.
         _stop(process, signal.SIGINT)
         raise
+    except TerminatedError as exc:
+        _stop(process, exc.signum)  # a lone SIGTERM or SIGHUP to us is passed on
+        raise
     except BaseException:
-        _stop(process, signal.SIGTERM)  # a lone SIGTERM to us (or any failure) never orphans it
+        _stop(process, signal.SIGTERM)  # any failure of ours never orphans the tool
         raise
     finally:
         stopped = process.returncode is None or process.returncode < 0
@@ -155,38 +158,50 @@ class _Pump:
             self.log = None
 
 
-class _SigtermLatch:
-    """SIGTERM becomes TerminatedError while the tool runs (and is held until the tool exists).
+# A cancelled CI job or `timeout` (SIGTERM), a closed terminal or ssh session (SIGHUP): the tool is
+# stopped with the same signal, never left running without us.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def terminated(signum: int, what: str) -> TerminatedError:
+    """The error of a stop request: named by its signal, exit 128+N as a shell reports it."""
+    error = TerminatedError(f"imcache was asked to stop ({signal.Signals(signum).name}); {what}")
+    error.exit_code = 128 + signum
+    error.signum = signum
+    return error
+
+
+class _StopLatch:
+    """SIGTERM and SIGHUP become TerminatedError while the tool runs (held until the tool exists).
 
     Only the main thread may set handlers: elsewhere (a library caller) nothing changes."""
 
     def __init__(self) -> None:
         self.armed = False
-        self.pending = False
-        self.previous: Any = None
+        self.pending: int | None = None
+        self.previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, self._handle)
+            for signum in STOP_SIGNALS:
+                self.previous[signum] = signal.signal(signum, self._handle)
 
     def _handle(self, signum: int, frame: object) -> None:
         if not self.armed:
-            self.pending = True  # the tool is not there yet: stop it as soon as it is
+            self.pending = signum  # the tool is not there yet: stop it as soon as it is
             return
-        raise TerminatedError(
-            "imcache was asked to stop (SIGTERM); the tool was stopped and nothing was cached"
-        )
+        raise terminated(signum, "the tool was stopped and nothing was cached")
 
     def arm(self) -> None:
         self.armed = True
-        if self.pending:
-            self._handle(signal.SIGTERM, None)
+        if self.pending is not None:
+            self._handle(self.pending, None)
 
     def restore(self) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
-            self.previous = None
-        if self.pending and not self.armed:  # asked to stop before the tool ever started
-            self.pending = False
-            raise TerminatedError("imcache was asked to stop (SIGTERM); nothing was run")
+        for signum, previous in self.previous.items():
+            signal.signal(signum, previous)
+        self.previous = {}
+        if self.pending is not None and not self.armed:  # asked to stop before the tool started
+            signum, self.pending = self.pending, None
+            raise terminated(signum, "nothing was run")
 
 
 def _stop(process: subprocess.Popen[bytes], signum: int) -> None:

@@ -20,6 +20,7 @@ from imcache.core.errors import (
     OutputLinkError,
     OutputsMissingError,
     OutputStillWrittenError,
+    TerminatedError,
     ToolFailedError,
     ToolNotFoundError,
 )
@@ -152,9 +153,10 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
     argv = [plan.tool.path, *plan.argv[1:]]
     try:
         completed = run_tool(argv, entry, tool_env, reporter.echo, plan.interface.name)
-    except CacheError:
+    except (CacheError, TerminatedError, KeyboardInterrupt):
+        # Its logs could not be written, or we were stopped: no entry, an attempt kept aside.
         with contextlib.suppress(OSError):
-            plan.store.keep_failed(entry)  # its logs could not be written: no entry at all
+            plan.store.keep_failed(entry)
         raise
     plan.store.log_event(
         "miss" if completed.exit_code == 0 else "fail", plan.interface.name, plan.key
@@ -162,7 +164,7 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
     if completed.exit_code != 0:
         kept = plan.store.keep_failed(entry)
         raise ToolFailedError(
-            f"{plan.tool.name} ({plan.interface.name}) failed with exit code {completed.exit_code}",
+            f"{plan.tool.name} ({plan.interface.name}) {_failure(completed.exit_code)}",
             f"its logs are kept in {kept}",
             completed.exit_code,
         )
@@ -197,6 +199,19 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
         extra_files=[os.path.join(entry, p) for p in extra],
         seconds=completed.seconds,
     )
+
+
+def _failure(exit_code: int) -> str:
+    """How the tool ended: a negative code is the signal that killed it, not an exit code."""
+    if exit_code >= 0:
+        return f"failed with exit code {exit_code}"
+    import signal  # a killed tool only
+
+    try:
+        name = f" ({signal.Signals(-exit_code).name})"
+    except ValueError:
+        name = ""
+    return f"was killed by signal {-exit_code}{name}"
 
 
 def _refuse_links_out(plan: Plan, entry: str, outputs: dict[str, Any]) -> None:

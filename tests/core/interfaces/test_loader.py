@@ -123,7 +123,7 @@ BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
     ),
     (
         "duplicate-input-ids",
-        _add_input(id="out", name="again", type="String", optional=True, value_key="[FLAG]"),
+        _add_input(id="out", name="again", type="String", optional=True, value_key="[OUT]"),
         ("inputs", "'out'", "used twice"),
     ),
     (
@@ -165,6 +165,11 @@ BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
         "group-member-unknown",
         lambda d: d["groups"][0].update(members=["flag", "lvl"]) or d,
         ('groups (id "speed").members', "'lvl'"),
+    ),
+    (  # issue 13 item 10: one of the two values was dropped
+        "two-inputs-share-a-value-key",
+        _set_input("mode", value_key="[LEVEL]"),
+        ('(id "mode").value-key', "[LEVEL]", "also the value-key of input 'level'"),
     ),
     (
         "value-key-not-in-command-line",

@@ -441,3 +441,32 @@ def test_string_value_in_a_sub_command_is_exactly_one_word(value: str, tmp_path:
     except ImcacheError:
         return
     assert plan.argv == ["tool", "-label", value, "end"]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (".", "which names a folder (the entry's own, or one in it), not a file"),
+        ("sub/", "which names a folder (the entry's own, or one in it), not a file"),
+        ("", "which names no file"),
+        ("  ", "which names no file"),
+        ("../up.nii", "outside the entry folder"),
+    ],
+)
+def test_an_output_name_that_is_no_file_is_refused_for_what_it_is(
+    value: str, problem: str, tmp_path: Path
+) -> None:
+    """Issue 13 item 10: `--out-file .` names the entry itself and `''` names nothing: neither
+    is "outside the entry folder", and neither may reach the tool."""
+    with pytest.raises(UsageError) as caught:
+        _plan(
+            tmp_path,
+            "tool [OUT]",
+            [_input("out", "String")],
+            ["--out", value],
+            [{"id": "made", "name": "made", "path-template": "[OUT]"}],
+        )
+    assert f"output made would be {'named' if not value.strip() else 'written at'} {value!r}" in (
+        caught.value.message
+    )
+    assert problem in caught.value.message

@@ -567,8 +567,17 @@ def _check_body(
     group_ids = {group.id for group in body.groups}
     known_keys = body.value_keys()
     file_lines = "\n".join(line for out in body.outputs for line in out.file_template or ())
+    owners: dict[str, str] = {}  # value-key -> the input it belongs to
     for spec in body.inputs:
         at = _join(where, f'inputs (id "{spec.id}")')
+        if owners.get(spec.value_key, spec.id) != spec.id:  # one id twice: _check_ids_unique's
+            ctx.fail(
+                _join(at, "value-key"),
+                f"{spec.value_key} is also the value-key of input {owners[spec.value_key]!r}: "
+                "the command line would take one value and drop the other; give each input "
+                "a value-key of its own",
+            )
+        owners.setdefault(spec.value_key, spec.id)
         on_command_line = spec.value_key in body.command_line or spec.value_key in file_lines
         if not on_command_line and spec.id not in template_only:
             ctx.fail(

@@ -253,7 +253,18 @@ def _inside_entry(interface: Interface, spec: OutputSpec, path: str, from_values
             "a name imcache keeps for its own files in every entry",
             "choose another output name",
         )
-    if path.startswith("/") or normal == ".." or normal.startswith("../") or not path.strip():
+    if not path.strip():
+        raise UsageError(
+            f"{interface.name}: output {spec.label} would be named {path!r}, which names no file",
+            "give the output a file name",
+        )
+    if normal == "." or path.endswith("/"):
+        raise UsageError(
+            f"{interface.name}: output {spec.label} would be written at {path!r}, which names "
+            "a folder (the entry's own, or one in it), not a file",
+            "give the output a file name",
+        )
+    if path.startswith("/") or normal == ".." or normal.startswith("../"):
         raise UsageError(
             f"{interface.name}: output {spec.label} would be written at {path!r}, "
             "outside the entry folder",
