@@ -564,3 +564,20 @@ def test_list_default_given_as_one_value_is_a_one_item_list(tmp_path: Path) -> N
 
     with pytest.raises(DefinitionError, match="medium"):
         load_interface(str(_write(tmp_path, bad)), "test.tool")
+
+
+def test_mutually_exclusive_inputs_may_share_a_value_key(tmp_path: Path) -> None:
+    """Issue 13 item 10's refusal spares what boutiques' own good.json does: one value-key for
+    a file given in either of two formats, never both (a mutually-exclusive group)."""
+
+    def edit(data: dict[str, Any]) -> object:
+        _input(data, "mode")["value-key"] = "[LEVEL]"
+        del _input(data, "mode")["default-value"]
+        data["command-line"] = "tool [FLAG] [LEVEL] [IN] [OUT]"
+        data["groups"] = [
+            {"id": "one", "name": "one", "members": ["level", "mode"], "mutually-exclusive": True}
+        ]
+        return data
+
+    interface = load_interface(str(_write(tmp_path, edit)), "test.tool")
+    assert interface.body.input("mode").value_key == "[LEVEL]"

@@ -559,6 +559,15 @@ def _parse_groups(ctx: _Context, value: object, where: str) -> tuple[GroupSpec, 
     return tuple(groups)
 
 
+def _exclusive(body: Body, first: str, second: str) -> bool:
+    """Whether two inputs can never both be given (then they may share a value-key, as
+    boutiques' own examples do for one file in either of two formats)."""
+    for group in body.groups:
+        if group.mutually_exclusive and {first, second} <= set(group.members):
+            return True
+    return second in body.input(first).disables or first in body.input(second).disables
+
+
 def _check_body(
     ctx: _Context, body: Body, where: str, template_only: frozenset[str] = frozenset()
 ) -> None:
@@ -570,12 +579,13 @@ def _check_body(
     owners: dict[str, str] = {}  # value-key -> the input it belongs to
     for spec in body.inputs:
         at = _join(where, f'inputs (id "{spec.id}")')
-        if owners.get(spec.value_key, spec.id) != spec.id:  # one id twice: _check_ids_unique's
+        owner = owners.get(spec.value_key, spec.id)  # one id twice is _check_ids_unique's
+        if owner != spec.id and not _exclusive(body, owner, spec.id):
             ctx.fail(
                 _join(at, "value-key"),
-                f"{spec.value_key} is also the value-key of input {owners[spec.value_key]!r}: "
-                "the command line would take one value and drop the other; give each input "
-                "a value-key of its own",
+                f"{spec.value_key} is also the value-key of input {owner!r}, and both may be "
+                "given: the command line would take one value and drop the other; give each "
+                "input a value-key of its own (or make the two mutually exclusive)",
             )
         owners.setdefault(spec.value_key, spec.id)
         on_command_line = spec.value_key in body.command_line or spec.value_key in file_lines
