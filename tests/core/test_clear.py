@@ -337,3 +337,24 @@ def test_clear_all_leaves_no_lock_file_without_its_entry(
     assert set(report["swept"]) == {str(failed), str(interrupted)}
     assert present(cache_root) == set()
     assert sorted(p.name for p in (cache_root / MRCAT).iterdir()) == []
+
+
+def test_clear_failed_removes_failed_attempts_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 item 8: failed attempts are swept after an hour; --failed removes them now,
+    --dry-run only names them, and entries stay."""
+    from imcache.core.layout import cache_root as root_of
+    from imcache.core.store import Store
+
+    store = Store(root_of(str(tmp_path / "base")))
+    store.ensure("pkg.Tool")
+    attempt = Path(store.keep_failed(store.prepare_entry("pkg.Tool", "e" * 32)))
+    entry = store.prepare_entry("pkg.Tool", "d" * 32)
+    store.publish(entry, {"layout": 1, "key": "d" * 32, "interface": "pkg.Tool"})
+    assert ok_json("clear", "--older-than", "1d")["swept"] == [], "young: kept for an hour"
+    dry = ok_json("clear", "--failed", "--dry-run")
+    assert dry["swept"] == [str(attempt)] and attempt.is_dir()
+    done = ok_json("clear", "--failed")
+    assert done["swept"] == [str(attempt)] and done["removed"] == []
+    assert not attempt.exists() and Path(entry).is_dir()

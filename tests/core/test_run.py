@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import imcache, run_json, run_ok
+from tests.conftest import imcache, require_tool, run_json, run_ok
 
 MRCAT = "mrtrix3.MRCat"
 MakeNifti = Callable[..., Path]
@@ -273,3 +273,34 @@ def test_a_tool_killed_by_a_signal_is_named_by_it(
     assert result.exit_code == 143, result.stderr
     assert "mrcat (mrtrix3.MRCat) was killed by signal 15 (SIGTERM)" in result.stderr
     assert "exit code -15" not in result.stderr
+
+
+def test_a_full_disk_says_what_failed_attempts_take(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_nifti: Callable[..., Path]
+) -> None:
+    """Issue 13 item 8: on ENOSPC the error says what failed attempts hold, and how to free it."""
+    import errno
+
+    from imcache.core import process
+    from imcache.core.layout import cache_root as root_of
+    from imcache.core.store import Store, cache_errors
+
+    require_tool("mrcat")
+    store = Store(root_of(str(tmp_path / "base")))
+    store.ensure("mrtrix3.MRCat")
+    attempt = Path(store.keep_failed(store.prepare_entry("mrtrix3.MRCat", "e" * 32)))
+    (attempt / "stderr.txt").write_bytes(b"x" * 5000)
+
+    def full(*args: object, **kwargs: object) -> object:
+        with cache_errors(str(attempt)):  # the pumps' log on a full disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(process, "run_tool", full)
+    make_nifti("a.nii", seed=1)
+    make_nifti("b.nii", seed=2)
+    result = imcache(
+        "run", "mrtrix3.MRCat", "--in-files", "a.nii", "b.nii", "--axis", "3", "--out-file", "m.nii"
+    )
+    assert result.exit_code == 1, result.stderr
+    assert "failed attempts take 5000 bytes of the cache" in result.stderr
+    assert "'imcache clear --failed' removes them" in result.stderr

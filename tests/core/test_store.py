@@ -100,3 +100,26 @@ def test_a_leftover_being_removed_by_a_clear_does_not_fail_the_run(
     entry = store.prepare_entry("pkg.Tool", key)
     assert Path(entry).is_dir() and not leftover.exists()
     assert len(calls) == (1 if other_finishes else 2)
+
+
+def test_a_failed_attempt_keeps_its_logs_and_small_files_not_large_outputs(
+    tmp_path: Path,
+) -> None:
+    """Issue 13 item 8: a failure must not keep a full disk full of its partial outputs."""
+    from imcache.core.store import FAILED_KEEP_BYTES
+
+    store = Store(cache_root(str(tmp_path)))
+    store.ensure("pkg.Tool")
+    entry = Path(store.prepare_entry("pkg.Tool", "f" * 32))
+    (entry / "stderr.txt").write_bytes(b"e" * (FAILED_KEEP_BYTES + 1))  # a log: always kept
+    (entry / "partial.nii").write_bytes(b"\0" * (FAILED_KEEP_BYTES + 1))
+    (entry / "small.txt").write_bytes(b"s" * FAILED_KEEP_BYTES)
+    kept = Path(store.keep_failed(str(entry)))
+    assert sorted(p.name for p in kept.iterdir()) == [
+        "imcache-dropped.txt",
+        "small.txt",
+        "stderr.txt",
+    ]
+    assert f"partial.nii: {FAILED_KEEP_BYTES + 1} bytes, removed" in (
+        (kept / "imcache-dropped.txt").read_text()
+    )

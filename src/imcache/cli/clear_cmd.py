@@ -27,6 +27,7 @@ from imcache.core.store import Store
     "--max-size", type=BYTES, metavar="SIZE", help="Then least recently used until under SIZE."
 )
 @click.option("--all", "everything", is_flag=True, help="Every entry.")
+@click.option("--failed", is_flag=True, help="Failed attempts, at once (else swept after an hour).")
 @click.option("--dry-run", is_flag=True, help="Show what would go; remove nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @json_option()
@@ -38,6 +39,7 @@ def clear_cmd(
     older_than: int | None,
     max_size: int | None,
     everything: bool,
+    failed: bool,
     dry_run: bool,
     quiet: bool,
     as_json: bool,
@@ -49,17 +51,18 @@ def clear_cmd(
         or older_than is not None
         or max_size is not None
         or everything
+        or failed
     ):
         raise UsageError(
             "clear needs a policy",
-            "give --previous, --since DATE, --older-than AGE, --max-size SIZE or --all",
+            "give --previous, --since DATE, --older-than AGE, --max-size SIZE, --failed or --all",
         )
     bounds = [] if since is None else [since]
     if older_than is not None:
         bounds.append(time.time_ns() - older_than)
     if previous:
         bounds.append(_previous_bound(store))
-    policy = Policy(max(bounds) if bounds else None, max_size, everything)
+    policy = Policy(max(bounds) if bounds else None, max_size, everything, failed)
     _render(clear(store, policy, dry_run), quiet, as_json)
 
 

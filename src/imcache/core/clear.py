@@ -20,6 +20,7 @@ from imcache.core.layout import (
     RECORD,
     deleting_name,
     is_deleting,
+    is_failed,
     is_key,
     key_of_leftover,
     key_of_lock,
@@ -49,6 +50,7 @@ class Policy:
     before_ns: int | None = None  # not used since this moment (the latest session, a date, an age)
     max_bytes: int | None = None
     everything: bool = False
+    failed: bool = False  # failed attempts go at once, whatever their age (--failed)
 
     def selects(self, entry: Entry) -> bool:
         if self.everything:
@@ -107,7 +109,8 @@ def _clear(
         if outcome is Removal.REMOVED:
             total -= entry.bytes
     for path in found.leftovers:
-        if _sweepable(path, now, policy.everything) and (dry_run or _sweep(path)):
+        at_once = policy.everything or (policy.failed and is_failed(os.path.basename(path)))
+        if _sweepable(path, now, at_once) and (dry_run or _sweep(path)):
             report.swept.append(path)
     if not dry_run:
         for path in found.orphan_locks:
@@ -171,14 +174,14 @@ def remove_entry(
 # --- leftovers of attempts ----------------------------------------------------------------------
 
 
-def _sweepable(path: str, now_ns: int, everything: bool) -> bool:
+def _sweepable(path: str, now_ns: int, at_once: bool) -> bool:
     if is_deleting(os.path.basename(path)):
         return True  # a removal that was interrupted: finish it
     try:
         age = now_ns - os.lstat(path).st_mtime_ns
     except FileNotFoundError:
         return False
-    return everything or age > LEFTOVER_AGE_NS
+    return at_once or age > LEFTOVER_AGE_NS
 
 
 def _sweep(path: str) -> bool:

@@ -60,7 +60,8 @@ STDERR_LOG = "stderr.txt"
 LOGS = (STDOUT_LOG, STDERR_LOG)
 # Names a tool's output may never take: imcache writes them itself.
 RESERVED = frozenset({RECORD, USED_MARK})
-OWN_FILES = frozenset({RECORD, USED_MARK, STDOUT_LOG, STDERR_LOG})
+DROPPED_NOTE = "imcache-dropped.txt"  # in a failed attempt: the large outputs it no longer holds
+OWN_FILES = frozenset({RECORD, USED_MARK, STDOUT_LOG, STDERR_LOG, DROPPED_NOTE})
 
 # --- keys, locks and attempts -------------------------------------------------------------------
 KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
@@ -97,6 +98,10 @@ def failed_name(entry: str, stamp: str) -> str:
 
 def deleting_name(entry: str) -> str:
     return f"{entry}.{DELETING}-{os.getpid()}"
+
+
+def is_failed(name: str) -> bool:
+    return f".{FAILED}-" in name
 
 
 def is_deleting(name: str) -> bool:

@@ -55,7 +55,7 @@ def run_tool(
         raise CacheError(
             f"cannot write the tool's log {failed[0].path}: {error.strerror if error else ''}",
             "free some space (or choose another --base-dir); nothing was cached",
-        )
+        ) from error
     return Completed(exit_code, started, time.monotonic() - clock)
 
 

@@ -101,7 +101,11 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
         # Lock, then look again: another process may have finished this key meanwhile.
         hit = None if request.force else look_up(plan, reporter)
         if hit is None:
-            hit = _execute(plan, request.env, reporter)
+            try:
+                hit = _execute(plan, request.env, reporter)
+            except CacheError as exc:
+                _say_what_failures_take(plan, exc)
+                raise
         else:
             _used(plan, "hit")
         lock.hold_until_exit()
@@ -199,6 +203,23 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
         extra_files=[os.path.join(entry, p) for p in extra],
         seconds=completed.seconds,
     )
+
+
+def _say_what_failures_take(plan: Plan, error: CacheError) -> None:
+    """A full disk: failed attempts may be what fills it (each keeps its logs and small files)."""
+    import errno  # a failed run only
+
+    cause = error.__cause__
+    if not isinstance(cause, OSError) or cause.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return
+    from imcache.core.scan import failed_bytes
+
+    taken = failed_bytes(plan.store)
+    if taken:
+        error.hint += (
+            f"; failed attempts take {taken} bytes of the cache: "
+            "'imcache clear --failed' removes them"
+        )
 
 
 def _failure(exit_code: int) -> str:

@@ -7,6 +7,7 @@ removed). `ls`, `show`, `stats`, `clear`, `session status` and `verify` all star
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -22,6 +23,7 @@ from imcache.core.layout import (
     RECORD,
     ROOT_FILES,
     USED_MARK,
+    is_failed,
     is_key,
     is_temporary,
     key_of_lock,
@@ -66,6 +68,17 @@ def scan(store: Store) -> Scan:
         else:
             found.strays.append(path)
     return found
+
+
+def failed_bytes(store: Store) -> int:
+    """What failed attempts take on disk (what `clear --failed` would free)."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for path in scan(store).leftovers:
+            if is_failed(os.path.basename(path)):
+                with contextlib.suppress(OSError):
+                    total += tree_bytes(path)
+    return total
 
 
 def _not_a_folder(root: str) -> CacheError:

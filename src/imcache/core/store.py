@@ -26,12 +26,14 @@ from imcache.core.files import remove_tree, write_atomic
 from imcache.core.layout import (
     CACHEDIR_TAG,
     CACHEDIR_TAG_FILE,
+    DROPPED_NOTE,
     EVENTS,
     GITIGNORE,
     GITIGNORE_FILE,
     LAYOUT,
     LAYOUT_FILE,
     MARK_WIDTH,
+    OWN_FILES,
     README,
     README_FILE,
     RECORD,
@@ -44,6 +46,8 @@ from imcache.core.layout import (
     is_key,
     lock_name,
 )
+
+FAILED_KEEP_BYTES = 1 << 20  # a failed attempt's files larger than this are not kept
 
 
 @datatype
@@ -217,10 +221,13 @@ class Store:
                 os.close(fd)
 
     def keep_failed(self, entry: str) -> str:
-        """Move a failed attempt aside under a name that says so, for inspection."""
+        """Move a failed attempt aside under a name that says so, for inspection: its logs and
+        small files, not its large outputs (a full disk must not stay full of a failure's)."""
         stamp = time.strftime("%Y%m%dT%H%M%S")
         failed = failed_name(entry, stamp)
         os.replace(entry, failed)
+        with contextlib.suppress(OSError):  # what could not go stays; the attempt is aside
+            _drop_large_files(failed)
         return failed
 
 
@@ -235,6 +242,24 @@ def cache_errors(path: str) -> Iterator[None]:
             f"cannot write to the cache at {where}: {exc.strerror or exc}",
             "choose a writable --base-dir (or IMCACHE_BASE_DIR), or free some space",
         ) from exc
+
+
+def _drop_large_files(attempt: str) -> None:
+    """Remove the files over FAILED_KEEP_BYTES (imcache's own aside) and list them in a note."""
+    dropped = []
+    for folder, _dirs, files in os.walk(attempt):
+        for name in files:
+            path = os.path.join(folder, name)
+            relative = os.path.relpath(path, attempt)
+            info = os.lstat(path)
+            if relative in OWN_FILES or not stat.S_ISREG(info.st_mode):
+                continue
+            if info.st_size > FAILED_KEEP_BYTES:
+                os.unlink(path)
+                dropped.append(f"{relative}: {info.st_size} bytes, removed\n")
+    if dropped:
+        note = "A failed attempt keeps files of at most 1 MiB; these were larger:\n"
+        write_atomic(os.path.join(attempt, DROPPED_NOTE), (note + "".join(dropped)).encode())
 
 
 def _remove_attempt(path: str) -> None:
