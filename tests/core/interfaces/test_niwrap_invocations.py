@@ -345,8 +345,15 @@ def test_minimal_invocations_match_bosh_on_a_sample(tally: Tally, tmp_path: Path
         given = tmp_path / f"{name}.invocation.json"
         given.write_text(json.dumps(values))
         descriptor = _for_bosh(Path(tally.loaded[name]), tmp_path)
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            line = bosh(["exec", "simulate", str(descriptor), "-i", str(given)]).shell_command
+        try:
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                contextlib.redirect_stderr(io.StringIO()),
+            ):
+                line = bosh(["exec", "simulate", str(descriptor), "-i", str(given)]).shell_command
+        except Exception as exc:  # bosh's own validator refuses it (an id used twice): no oracle
+            assert "non-unique" in str(exc), (name, exc)
+            continue
         if shlex.split(line) != plan.argv:
             # bosh drops the space before an absent key even when another key is glued to it:
             # `3dTcat [RLT][IN_FILES]` gives `3dTcat/data/a.nii`.
