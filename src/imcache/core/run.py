@@ -244,7 +244,8 @@ def _refuse_links_out(plan: Plan, entry: str, outputs: dict[str, Any]) -> None:
         raise OutputLinkError(
             f"{plan.tool.name} ({plan.interface.name}) left output "
             + ", ".join(outside)
-            + ", a symbolic link out of its entry: the cache keeps only what is inside it",
+            + ", a symbolic link out of its entry: the cache keeps what is inside it, "
+            "never a file outside",
             f"nothing was cached; this attempt is kept in {kept}",
         )
 

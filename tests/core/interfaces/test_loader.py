@@ -581,3 +581,25 @@ def test_mutually_exclusive_inputs_may_share_a_value_key(tmp_path: Path) -> None
 
     interface = load_interface(str(_write(tmp_path, edit)), "test.tool")
     assert interface.body.input("mode").value_key == "[LEVEL]"
+
+
+def test_an_input_requiring_another_may_share_its_value_key_when_listed_first(
+    tmp_path: Path,
+) -> None:
+    """fsl.Threshold's use_nonzero_voxels (-thrP) requires use_robust_range (-thrp) and, listed
+    first, always takes their one value-key over it: a refinement, not a value dropped by
+    mistake. Listed second it would be the one dropped: still refused."""
+    import imcache
+
+    shipped = Path(imcache.__file__).parent / "core/interfaces/catalogue/fsl/Threshold.json"
+    data = json.loads(shipped.read_text())
+    assert load_interface(str(shipped), "fsl.Threshold").body.input("use_nonzero_voxels")
+    ids = [spec["id"] for spec in data["inputs"]]
+    first, second = ids.index("use_nonzero_voxels"), ids.index("use_robust_range")
+    assert first < second
+    inputs = data["inputs"]
+    inputs[first], inputs[second] = inputs[second], inputs[first]
+    swapped = tmp_path / "Threshold.json"
+    swapped.write_text(json.dumps(data))
+    with pytest.raises(DefinitionError, match="also the value-key of input 'use_robust_range'"):
+        load_interface(str(swapped), "fsl.Threshold")

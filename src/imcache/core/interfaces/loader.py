@@ -559,12 +559,16 @@ def _parse_groups(ctx: _Context, value: object, where: str) -> tuple[GroupSpec, 
     return tuple(groups)
 
 
-def _exclusive(body: Body, first: str, second: str) -> bool:
-    """Whether two inputs can never both be given (then they may share a value-key, as
-    boutiques' own examples do for one file in either of two formats)."""
+def _may_share_a_value_key(body: Body, first: str, second: str) -> bool:
+    """Whether two inputs (`first` listed before `second`) may share a value-key: they can never
+    both be given (as boutiques' own examples do for one file in either of two formats), or the
+    first requires the second and so, listed first, always takes the key over it (a refinement:
+    fsl.Threshold's use_nonzero_voxels turns use_robust_range's -thrp into -thrP)."""
     for group in body.groups:
         if group.mutually_exclusive and {first, second} <= set(group.members):
             return True
+    if second in body.input(first).requires:
+        return True
     return second in body.input(first).disables or first in body.input(second).disables
 
 
@@ -580,7 +584,7 @@ def _check_body(
     for spec in body.inputs:
         at = _join(where, f'inputs (id "{spec.id}")')
         owner = owners.get(spec.value_key, spec.id)  # one id twice is _check_ids_unique's
-        if owner != spec.id and not _exclusive(body, owner, spec.id):
+        if owner != spec.id and not _may_share_a_value_key(body, owner, spec.id):
             ctx.fail(
                 _join(at, "value-key"),
                 f"{spec.value_key} is also the value-key of input {owner!r}, and both may be "
