@@ -30,6 +30,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         folder.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))  # nipype's descriptions
     monkeypatch.setenv("IMCACHE_BASE_DIR", str(tmp_path / "base"))
     monkeypatch.delenv("IMCACHE_PATH", raising=False)
     monkeypatch.delenv("FSLOUTPUTTYPE", raising=False)

@@ -56,9 +56,16 @@ def record_check(record: dict[str, Any]) -> str:
     return xxhash.xxh3_128_hexdigest(json.dumps(content, sort_keys=True).encode())
 
 
+def is_value(item: Any) -> bool:
+    """An output that is a value (a number, a list: nipype's), kept as {"value": ...}."""
+    return isinstance(item, dict) and "value" in item and "path" not in item
+
+
 def output_damage(entry: str, record: dict[str, Any]) -> str:
     """Cheap checks of a recorded entry: every output still there, files at their sizes."""
     for value in record.get("outputs", {}).values():
+        if is_value(value):
+            continue
         for item in value if isinstance(value, list) else [value]:
             try:
                 info = os.lstat(os.path.join(entry, item["path"]))

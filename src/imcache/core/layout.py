@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 
 LAYOUT = 1  # the version of this layout, kept in LAYOUT_FILE and in every record
 
@@ -120,3 +121,14 @@ def temporary_name(path: str, *, per_thread: int | None = None) -> str:
 
 def is_temporary(name: str) -> bool:
     return TEMPORARY_MARK in name
+
+
+# --- nipype descriptions (per user, per nipype version) ------------------------------------------
+NIPYPE_DIST = re.compile(r"nipype-([0-9][^-]*)\.dist-info")  # the installed nipype's metadata
+NIPYPE_INDEX = "index.json"  # a package's interface names, beside their descriptions
+
+
+def nipype_descriptions(env: Mapping[str, str], version: str) -> str:
+    """$XDG_CACHE_HOME/imcache/nipype/<version>/: what nipype's specs say, derived once."""
+    cache_home = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME", "~"), ".cache")
+    return os.path.join(os.path.expanduser(cache_home), "imcache", "nipype", version)

@@ -47,6 +47,18 @@ def write_config_files(plan: Plan, entry: str) -> None:
                 raise
 
 
+def outputs_of(plan: Plan, entry: str) -> tuple[dict[str, Any], list[str]]:
+    """The planned outputs, or for a nipype interface those nipype's output listing names."""
+    if not plan.interface.extension.nipype_class:
+        return collect_outputs(entry, plan.outputs)
+    from imcache.core.interfaces.nipype_render import nipype_outputs
+    from imcache.core.layout import STDOUT_LOG
+
+    with open(os.path.join(entry, STDOUT_LOG), encoding="utf-8", errors="replace") as handle:
+        stdout = handle.read()
+    return nipype_outputs(plan.interface, plan.values, plan.env_values, entry, stdout)
+
+
 def collect_outputs(entry: str, planned: list[PlannedOutput]) -> tuple[dict[str, Any], list[str]]:
     """Declared outputs as {name: {path, size}} (a list for list outputs), and what is missing."""
     found: dict[str, Any] = {}
@@ -77,7 +89,8 @@ def extra_files(entry: str, outputs: dict[str, Any]) -> list[str]:
     declared = set()
     for value in outputs.values():
         for item in value if isinstance(value, list) else [value]:
-            declared.add(item["path"])
+            if "path" in item:  # not a value output
+                declared.add(item["path"])
     extra = []
     for folder, dirs, files in os.walk(entry):
         relative_folder = os.path.relpath(folder, entry)

@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from imcache.core.datatype import datatype
+from imcache.core.datatype import datatype, replace
 from imcache.core.errors import UsageError
 from imcache.core.hashing import (
     KEY_FORMAT,
@@ -124,6 +124,17 @@ def _depends(request: RunRequest) -> list[str]:
                 "name a file that the tool reads by itself, and that exists",
             )
     return paths
+
+
+def complete_plan(plan: Plan) -> Plan:
+    """A nipype interface's argv (and the environment it sets) is nipype's own, asked only when
+    a run needs it (a miss, a dry run): a hit never imports nipype."""
+    if not plan.interface.extension.nipype_class:
+        return plan
+    from imcache.core.interfaces.nipype_render import nipype_argv
+
+    argv, env_values = nipype_argv(plan.interface, plan.values, plan.env_values)
+    return replace(plan, argv=argv, env_values=env_values)
 
 
 def _file_paths(values: list[Any]) -> list[str]:

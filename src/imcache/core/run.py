@@ -12,8 +12,8 @@ import os
 from collections.abc import Mapping
 from typing import Any, BinaryIO, Protocol
 
-from imcache.core.datatype import datatype, field
-from imcache.core.entry import output_damage
+from imcache.core.datatype import datatype, field, replace
+from imcache.core.entry import is_value, output_damage
 from imcache.core.errors import (
     CacheError,
     InputChangedError,
@@ -24,7 +24,7 @@ from imcache.core.errors import (
 from imcache.core.hashing import changed_since, file_digests
 from imcache.core.layout import RECORD, USED_MARK
 from imcache.core.lock import EntryLock
-from imcache.core.plan import Plan, RunRequest, plan_run
+from imcache.core.plan import Plan, RunRequest, complete_plan, plan_run
 from imcache.core.store import cache_errors
 
 OutputPaths = dict[str, str | list[str]]
@@ -38,6 +38,7 @@ class RunResult:
     extra_files: list[str] = field(default_factory=list)
     exit_code: int = 0
     seconds: float | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # outputs that are values, not files
 
 
 class Reporter(Protocol):
@@ -66,12 +67,15 @@ def look_up(plan: Plan, reporter: Reporter | None = None) -> RunResult | None:
         return None
     if record is None:
         return None
+    if plan.interface.extension.nipype_class:  # nipype's argv, as the miss recorded it
+        plan = replace(plan, argv=list(record.get("argv", plan.argv)))
     return RunResult(
         plan=plan,
         cached=True,
         outputs=_absolute(plan.entry, record.get("outputs", {})),
         extra_files=[os.path.join(plan.entry, p) for p in record.get("extra_files", [])],
         seconds=record.get("seconds"),
+        values=_values(record.get("outputs", {})),
     )
 
 
@@ -82,6 +86,7 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
         hit = _shared_hit(plan, reporter)
         if hit is not None:
             return hit
+    plan = complete_plan(plan)
     if plan.tool.path is None:
         raise ToolNotFoundError(
             f"{plan.tool.name!r} (run by {plan.interface.name}) is not on PATH",
@@ -133,7 +138,7 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
     with cache_errors(plan.store.root):
         entry = plan.store.prepare_entry(plan.interface.name, plan.key)
     # A miss only: a hit neither writes outputs nor starts a process.
-    from imcache.core.outputs import build_record, collect_outputs, extra_files, write_config_files
+    from imcache.core.outputs import build_record, extra_files, outputs_of, write_config_files
     from imcache.core.process import run_tool
 
     write_config_files(plan, entry)
@@ -158,7 +163,7 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
             completed.exit_code,
         )
     _refuse_changed_inputs(plan, entry)
-    outputs, missing = collect_outputs(entry, plan.outputs)
+    outputs, missing = outputs_of(plan, entry)
     if missing:
         kept = plan.store.keep_failed(entry)
         raise OutputsMissingError(
@@ -183,6 +188,7 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
         outputs=_absolute(entry, outputs),
         extra_files=[os.path.join(entry, p) for p in extra],
         seconds=completed.seconds,
+        values=_values(outputs),
     )
 
 
@@ -202,11 +208,17 @@ def _refuse_changed_inputs(plan: Plan, entry: str) -> None:
 def _absolute(entry: str, outputs: dict[str, Any]) -> OutputPaths:
     result: OutputPaths = {}
     for name, value in outputs.items():
+        if is_value(value):
+            continue
         if isinstance(value, list):
             result[name] = [os.path.join(entry, _path_of(i)) for i in value]
         else:
             result[name] = os.path.join(entry, _path_of(value))
     return result
+
+
+def _values(outputs: dict[str, Any]) -> dict[str, Any]:
+    return {name: item["value"] for name, item in outputs.items() if is_value(item)}
 
 
 def _path_of(item: Any) -> str:

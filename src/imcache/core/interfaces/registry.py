@@ -38,6 +38,10 @@ def search_path(extra: Sequence[str], env: Mapping[str, str]) -> list[str]:
 
 def resolve(name: str, folders: Sequence[str]) -> Interface:
     found = find(name, folders)
+    if found.catalogue.startswith("nipype "):
+        from imcache.core.interfaces.nipype_source import load_nipype_interface
+
+        return load_nipype_interface(found.path, found.name)
     return load_interface(found.path, found.name)
 
 
@@ -53,6 +57,11 @@ def find(name: str, folders: Sequence[str]) -> Found:
         path = _lookup(folder, package, tool)
         if path is not None:
             return Found(name, path, folder)
+    from imcache.core.interfaces.nipype_source import find_description  # last on the path
+
+    described = find_description(package, tool)
+    if described is not None:
+        return Found(name, *described)
     known = sorted({item.name for item in list_all(folders)})
     lowered = {k.lower(): k for k in known}
     import difflib  # only for a misspelt name

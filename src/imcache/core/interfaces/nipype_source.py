@@ -1,0 +1,165 @@
+"""The last source on the search path: nipype's command-line interfaces, by nipype's names.
+
+`PACKAGE.Name` is the public CommandLine class `nipype.interfaces.PACKAGE.Name`. What imcache
+needs of it (input traits, output names) is derived once per nipype version by nipype_spec.py
+and kept as JSON under $XDG_CACHE_HOME/imcache/nipype/<version>/PACKAGE/Name.json; later calls
+read that file and never import nipype (a hit must not pay nipype's second of imports). The
+installed version is read from nipype's dist-info folder name on sys.path, also without an
+import. nipype_render.py asks nipype itself for the command line and the outputs on a miss.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from imcache.core.errors import UsageError
+from imcache.core.interfaces.model import (
+    Body,
+    EnvSpec,
+    Extension,
+    GroupSpec,
+    InputSpec,
+    Interface,
+    OutputSpec,
+)
+from imcache.core.layout import NIPYPE_DIST, nipype_descriptions
+
+CATALOGUE = "nipype"  # the catalogue of a Found is "nipype <version>"
+
+
+def installed_version() -> str | None:
+    """nipype's version from its dist-info folder on sys.path (no import), or None."""
+    for folder in sys.path:
+        try:
+            names = os.listdir(folder or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.startswith("nipype-"):
+                match = NIPYPE_DIST.fullmatch(name)
+                if match is not None:
+                    return match.group(1)
+    return None
+
+
+def catalogue_name(version: str) -> str:
+    return f"{CATALOGUE} {version}"
+
+
+def is_nipype_catalogue(catalogue: str) -> bool:
+    return catalogue.startswith(CATALOGUE + " ")
+
+
+def find_description(
+    package: str, name: str, env: Mapping[str, str] | None = None
+) -> tuple[str, str] | None:
+    """(description path, catalogue) of nipype's PACKAGE.Name, derived if not yet on disk."""
+    version = installed_version()
+    if version is None:
+        return None
+    env = os.environ if env is None else env
+    path = os.path.join(nipype_descriptions(env, version), package, f"{name}.json")
+    if not os.path.isfile(path):
+        from imcache.core.interfaces import nipype_spec  # imports nipype: once per version
+
+        cls = nipype_spec.nipype_class(package, name)
+        if cls is None:
+            return None
+        _save(path, nipype_spec.describe(cls, f"{package}.{name}", version))
+    return path, catalogue_name(version)
+
+
+def _save(path: str, description: dict[str, Any]) -> None:
+    from imcache.core.files import write_atomic
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_atomic(path, json.dumps(description, indent=1, sort_keys=True).encode())
+
+
+def read_description(path: str) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        data = handle.read()
+    description: dict[str, Any] = json.loads(data)
+    description["digest"] = _digest(data)
+    return description
+
+
+def _digest(data: bytes) -> str:
+    import xxhash  # already loaded by the key on every run
+
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+def load_nipype_interface(path: str, name: str) -> Interface:
+    """The description at `path` as imcache's model: parsing, checks and key are imcache's own."""
+    try:
+        description = read_description(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(
+            f"cannot read nipype's description of {name} at {path} ({exc})",
+            "remove that file: it is derived again from the installed nipype",
+        ) from None
+    ids = {item["id"] for item in description["inputs"]}
+    inputs = tuple(_input(item, ids) for item in description["inputs"])
+    groups = tuple(
+        GroupSpec(
+            id=f"one of {item['id']}",
+            members=(item["id"], *(x for x in item["xor"] if x in ids)),
+            one_is_required=True,
+        )
+        for item in description["inputs"]
+        if item["mandatory"] and item["xor"]
+    )
+    outputs = tuple(
+        OutputSpec(id=o["id"], name=o["id"], path_template="", description=o["description"])
+        for o in description["outputs"]
+    )
+    extension = Extension(
+        env=tuple(
+            EnvSpec(e["name"], e["default"], tuple(e["choices"])) for e in description["env"]
+        ),
+        # nipype lists the outputs after the run: none is planned from a template
+        output_if_any={o["id"]: () for o in description["outputs"]},
+        nipype_class=description["class"],
+    )
+    command = description["command"]
+    return Interface(
+        name=name,
+        source=path,
+        # the description holds nipype's version, the class and its input spec
+        digest=description["digest"],
+        tool_name=command.split()[0] if command.split() else "",
+        description=description["description"],
+        body=Body(id=name, command_line=command, inputs=inputs, outputs=outputs, groups=groups),
+        extension=extension,
+        version=description["nipype"],
+    )
+
+
+def _input(item: dict[str, Any], ids: set[str]) -> InputSpec:
+    description = item["description"]
+    if "default" in item:
+        description += f" (nipype's default: {item['default']})"
+    return InputSpec(
+        id=item["id"],
+        name=item["id"],
+        type=item["type"],
+        value_key=f"[{item['id'].upper()}]",
+        description=description,
+        optional=not item["mandatory"] or bool(item["xor"]),
+        is_list=bool(item.get("list")),
+        min_entries=item.get("min_entries"),
+        max_entries=item.get("max_entries"),
+        integer=bool(item.get("integer")),
+        minimum=item.get("minimum"),
+        maximum=item.get("maximum"),
+        exclusive_minimum=bool(item.get("exclusive_minimum")),
+        exclusive_maximum=bool(item.get("exclusive_maximum")),
+        choices=tuple(item["choices"]) if "choices" in item else None,
+        requires=tuple(r for r in item["requires"] if r in ids),
+        disables=tuple(x for x in item["xor"] if x in ids),
+    )
