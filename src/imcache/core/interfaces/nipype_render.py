@@ -37,7 +37,7 @@ def nipype_instance(interface: Interface, values: Values, env_values: Mapping[st
     description = read_description(interface.source)
     tuples = {item["id"] for item in description["inputs"] if item.get("tuple")}
     module_name, _, class_name = interface.extension.nipype_class.rpartition(".")
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _raising_traits():
         warnings.simplefilter("ignore")
         cls = getattr(importlib.import_module(module_name), class_name)
         instance = cls()
@@ -52,6 +52,19 @@ def nipype_instance(interface: Interface, values: Values, env_values: Mapping[st
         except Exception as exc:  # traits' own checks: a value nipype will not take
             raise _refusal(interface, exc) from None
     return instance
+
+
+@contextlib.contextmanager
+def _raising_traits() -> Iterator[None]:
+    """nipype's xor check raises inside a traits notifier, which traits prints and swallows:
+    raise it instead, so that it refuses the inputs with one line."""
+    from traits.trait_notifiers import pop_exception_handler, push_exception_handler
+
+    push_exception_handler(lambda *args: None, reraise_exceptions=True)  # type: ignore[no-untyped-call]
+    try:
+        yield
+    finally:
+        pop_exception_handler()  # type: ignore[no-untyped-call]
 
 
 def _plain(value: Value) -> Any:
@@ -87,9 +100,18 @@ def nipype_argv(
                 line = instance.cmdline
             except Exception as exc:  # mandatory, xor, requires: nipype's own checks
                 raise _refusal(interface, exc) from None
-    words = [word.replace(real + os.sep, "") for word in shlex.split(line)]
+    words = [relative_words(word, real) for word in shlex.split(line)]
     environ = {str(k): str(v) for k, v in dict(instance.inputs.environ).items()}
     return words, {**env_values, **environ}
+
+
+def relative_words(word: str, scratch: str) -> str:
+    """A word of nipype's command line with its working folder cut out: the tool runs in the
+    entry folder, so `<cwd>/x.nii` is `x.nii` and `<cwd>` itself is `.`."""
+    word = word.replace(scratch + os.sep, "")
+    if word == scratch:
+        return "."
+    return word[: -len(scratch)] + "." if word.endswith("=" + scratch) else word
 
 
 def nipype_outputs(

@@ -103,6 +103,13 @@ def load_nipype_interface(path: str, name: str) -> Interface:
             f"cannot read nipype's description of {name} at {path} ({exc})",
             "remove that file: it is derived again from the installed nipype",
         ) from None
+    for trait, why in sorted(description["refused"].items()):
+        if why.startswith("mandatory: "):
+            raise UsageError(
+                f"{name}: nipype's input {trait} is {why[len('mandatory: ') :]}, "
+                "which imcache cannot take as options",
+                "wrap this tool with a Boutiques definition (imcache --interfaces DIR)",
+            )
     ids = {item["id"] for item in description["inputs"]}
     inputs = tuple(_input(item, ids) for item in description["inputs"])
     groups = tuple(

@@ -67,7 +67,7 @@ def describe(cls: type, name: str, version: str) -> dict[str, Any]:
         try:
             inputs.append(_describe_input(trait_name, trait))
         except Refused as why:
-            refused[trait_name] = str(why)
+            refused[trait_name] = ("mandatory: " if trait.mandatory else "") + str(why)
     outputs = []
     if instance.output_spec is not None:
         out_spec = instance.output_spec()
@@ -147,6 +147,9 @@ def _kind(handler: Any, name: str) -> dict[str, Any]:
             raise Refused("a tuple of different kinds of value")
         count = len(kinds)
         return {**kinds[0], "list": True, "tuple": True, "min_entries": count, "max_entries": count}
+    alternatives = getattr(handler, "handlers", None)
+    if alternatives:  # Either(File, List(File)) and the like: its first, plain kind
+        return _kind(alternatives[0], name)
     return _scalar(handler, name)
 
 
@@ -183,7 +186,7 @@ def _scalar(handler: Any, name: str) -> dict[str, Any]:
         return {"type": "Number", "integer": True}
     if isinstance(handler, tr.BaseFloat):
         return {"type": "Number"}
-    if isinstance(handler, tr.BaseStr):
+    if isinstance(handler, tr.BaseStr | tr.String):
         return {"type": "String"}
     raise Refused(f"a {type(handler).__name__} value, which has no plain command-line form")
 
