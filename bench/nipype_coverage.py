@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pkgutil
 import shlex
 import sys
 import tempfile
@@ -33,18 +32,11 @@ from imcache.core.interfaces.nipype_render import _raising_traits, nipype_argv, 
 from imcache.core.interfaces.nipype_source import find_description, load_nipype_interface
 from imcache.core.interfaces.values import relevant_env, resolve_values
 
-# Packages of nipype.interfaces that are not wrappers of command-line tools.
-NOT_TOOLS = {
-    *("base", "utility", "io", "matlab", "spm", "nipy", "dipy", "nilearn", "cmtk", "mixins"),
-    *("tests", "dynamic_slicer", "vtkbase", "image", "nitime", "r", "cat12"),
-}
-
 
 def packages() -> list[str]:
-    import nipype.interfaces
+    from imcache.core.interfaces.nipype_spec import tool_packages
 
-    found = [m.name for m in pkgutil.iter_modules(nipype.interfaces.__path__)]
-    return sorted(name for name in found if name not in NOT_TOOLS and not name.startswith("_"))
+    return tool_packages()
 
 
 class Outcome:

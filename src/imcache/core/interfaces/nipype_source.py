@@ -170,3 +170,51 @@ def _input(item: dict[str, Any], ids: set[str]) -> InputSpec:
         requires=tuple(r for r in item["requires"] if r in ids),
         disables=tuple(x for x in item["xor"] if x in ids),
     )
+
+
+def nipype_interface(name: str) -> Interface | None:
+    """nipype's PACKAGE.Name as imcache's model, whatever the catalogues hold (the built-in
+    FSL definitions are compared with these), or None."""
+    package, _, tool = name.partition(".")
+    described = find_description(package, tool)
+    return None if described is None else load_nipype_interface(described[0], name)
+
+
+def resolve_nipype_class(cls: type) -> str:
+    """The imcache name of a nipype interface class: nipype.interfaces.fsl.Merge -> "fsl.Merge"
+    (for `Memory.cache(cls)`); a class nipype does not expose by that name is refused."""
+    module = getattr(cls, "__module__", "")
+    parts = module.split(".")
+    if len(parts) < 3 or parts[:2] != ["nipype", "interfaces"]:
+        raise UsageError(f"{cls!r} is not one of nipype's interfaces", "pass a nipype class")
+    from imcache.core.interfaces import nipype_spec  # the class is loaded: nipype is too
+
+    package, name = parts[2], cls.__name__
+    if nipype_spec.nipype_class(package, name) is not cls:
+        raise UsageError(
+            f"{module}.{name} is not a public command-line interface of nipype.interfaces."
+            f"{package}",
+            "imcache takes nipype's CommandLine interfaces by their public names",
+        )
+    return f"{package}.{name}"
+
+
+def list_nipype(env: Mapping[str, str] | None = None) -> tuple[str, dict[str, str]]:
+    """(catalogue, {name: program}) of every nipype interface; an index kept per version, made
+    on first use (it imports every package of nipype.interfaces: slow, once)."""
+    version = installed_version()
+    if version is None:
+        return "", {}
+    from imcache.core.layout import NIPYPE_INDEX
+
+    env = os.environ if env is None else env
+    path = os.path.join(nipype_descriptions(env, version), NIPYPE_INDEX)
+    try:
+        with open(path, "rb") as handle:
+            index: dict[str, str] = json.load(handle)
+    except (OSError, ValueError):
+        from imcache.core.interfaces import nipype_spec
+
+        index = nipype_spec.index()
+        _save(path, index)
+    return catalogue_name(version), index

@@ -202,3 +202,34 @@ def _is_path_like(trait: Any) -> bool:
         return False
     alternatives = [handler, *(getattr(handler, "handlers", None) or ())]
     return any(isinstance(h, BasePath) for h in alternatives)
+
+
+# Modules of nipype.interfaces that wrap no command-line tool (or need other software to import).
+NOT_TOOLS = frozenset(
+    {"base", "utility", "io", "matlab", "spm", "nipy", "dipy", "nilearn", "cmtk", "mixins"}
+    | {"tests", "dynamic_slicer", "vtkbase", "image", "nitime", "r", "cat12"}
+)
+
+
+def tool_packages() -> list[str]:
+    """The modules of nipype.interfaces that may hold command-line interfaces."""
+    import pkgutil
+
+    import nipype.interfaces
+
+    found = [m.name for m in pkgutil.iter_modules(nipype.interfaces.__path__)]
+    return sorted(n for n in found if n not in NOT_TOOLS and not n.startswith("_"))
+
+
+def index() -> dict[str, str]:
+    """PACKAGE.Name -> the program it runs, for every public CommandLine class."""
+    names = {}
+    for package in tool_packages():
+        try:
+            classes = command_line_classes(package)
+        except Exception:  # a package whose own imports fail here lists nothing
+            continue
+        for name, cls in sorted(classes.items()):
+            command = str(getattr(cls, "_cmd", "") or "")
+            names[f"{package}.{name}"] = command.split()[0] if command.split() else ""
+    return names
