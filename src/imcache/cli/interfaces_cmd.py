@@ -62,7 +62,7 @@ def _nipype_rows(settings: Settings, pattern: str | None, seen: set[str]) -> lis
     for name, tool in sorted(names.items()):
         if pattern and not _matches(name, pattern):
             continue
-        path = f"nipype.interfaces.{name}"
+        path = f"{catalogue}: nipype.interfaces.{name}"
         rows.append(
             {
                 "name": name,
