@@ -121,15 +121,11 @@ def nipype_outputs(
     description = read_description(interface.source)
     is_file = {o["id"]: o["file"] for o in description["outputs"]}
     instance = nipype_instance(interface, values, env_values)
-    with _inside(entry), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if description["aggregates"]:  # outputs read from the tool's stdout (fsl.ImageStats)
-            from nipype.interfaces.base import Bunch
-
-            runtime = Bunch(stdout=stdout, stderr="", cwd=entry, returncode=0, environ={})
-            listed = instance.aggregate_outputs(runtime=runtime).get()
-        else:
-            listed = instance._list_outputs()
+    try:
+        listed = _listed(instance, description["aggregates"], entry, stdout)
+    except Exception as exc:  # nipype cannot read what the tool wrote: nothing is cached
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        return {}, [f"the outputs nipype lists (nipype says {text})"]
     found: dict[str, Any] = {}
     missing: list[str] = []
     for name, value in sorted((listed or {}).items()):
@@ -140,6 +136,17 @@ def nipype_outputs(
         else:
             found[name] = {"value": _jsonable(value)}
     return found, missing
+
+
+def _listed(instance: Any, aggregates: bool, entry: str, stdout: str) -> Any:
+    with _inside(entry), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if aggregates:  # outputs read from the tool's stdout (fsl.ImageStats, afni.BrickStat)
+            from nipype.interfaces.base import Bunch
+
+            runtime = Bunch(stdout=stdout, stderr="", cwd=entry, returncode=0, environ={})
+            return instance.aggregate_outputs(runtime=runtime).get()
+        return instance._list_outputs()
 
 
 def _defined(value: Any) -> bool:
