@@ -100,7 +100,8 @@ def nipype_argv(
                 line = instance.cmdline
             except Exception as exc:  # mandatory, xor, requires: nipype's own checks
                 raise _refusal(interface, exc) from None
-    words = [relative_words(word, real) for word in shlex.split(line)]
+    inputs = set(_input_paths(list(values.values())))
+    words = [_absolute_input(relative_words(w, real), real, inputs) for w in shlex.split(line)]
     environ = {str(k): str(v) for k, v in dict(instance.inputs.environ).items()}
     return words, {**env_values, **environ}
 
@@ -112,6 +113,25 @@ def relative_words(word: str, scratch: str) -> str:
     if word == scratch:
         return "."
     return word[: -len(scratch)] + "." if word.endswith("=" + scratch) else word
+
+
+def _input_paths(values: list[Any]) -> list[str]:
+    paths: list[str] = []
+    for value in values:
+        if isinstance(value, list):
+            paths += _input_paths(value)
+        elif isinstance(value, FileArg):
+            paths.append(value.path)
+    return paths
+
+
+def _absolute_input(word: str, scratch: str, inputs: set[str]) -> str:
+    """nipype's BET names its input relative to the working folder (bet's long-path work-around):
+    that is the input's absolute path, since the tool runs elsewhere (in the entry)."""
+    if os.path.isabs(word):
+        return word
+    full = os.path.normpath(os.path.join(scratch, word))
+    return full if full in inputs else word
 
 
 def nipype_outputs(
