@@ -28,7 +28,12 @@ from typing import Any
 from imcache.core.errors import ImcacheError
 from imcache.core.interfaces.arguments import parse_words
 from imcache.core.interfaces.model import InputSpec, Interface
-from imcache.core.interfaces.nipype_render import _raising_traits, nipype_argv, relative_words
+from imcache.core.interfaces.nipype_render import (
+    absolute_input,
+    nipype_argv,
+    raising_traits,
+    relative_words,
+)
 from imcache.core.interfaces.nipype_source import find_description, load_nipype_interface
 from imcache.core.interfaces.values import relevant_env, resolve_values
 
@@ -190,7 +195,7 @@ def _nipype_cmdline(interface: Interface, values: dict[str, Any]) -> list[str] |
 
     tuples = {i["id"] for i in read_description(interface.source)["inputs"] if i.get("tuple")}
     module_name, _, class_name = interface.extension.nipype_class.rpartition(".")
-    with warnings.catch_warnings(), tempfile.TemporaryDirectory() as scratch, _raising_traits():
+    with warnings.catch_warnings(), tempfile.TemporaryDirectory() as scratch, raising_traits():
         warnings.simplefilter("ignore")
         before = os.getcwd()
         real = os.path.realpath(scratch)
@@ -207,7 +212,13 @@ def _nipype_cmdline(interface: Interface, values: dict[str, Any]) -> list[str] |
             return None
         finally:
             os.chdir(before)
-    return [relative_words(word, real) for word in shlex.split(line)]
+    inputs = {str(v) for v in _leaves(values) if isinstance(v, str) and os.path.isabs(v)}
+    # the oracle's one normalisation: a relative word naming an input file is that file
+    return [absolute_input(relative_words(w, real), real, inputs) for w in shlex.split(line)]
+
+
+def _leaves(values: dict[str, Any]) -> list[Any]:
+    return [i for v in values.values() for i in (v if isinstance(v, list) else [v])]
 
 
 def seed_data(folder: Path) -> Path:

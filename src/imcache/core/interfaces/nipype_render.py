@@ -37,7 +37,7 @@ def nipype_instance(interface: Interface, values: Values, env_values: Mapping[st
     description = read_description(interface.source)
     tuples = {item["id"] for item in description["inputs"] if item.get("tuple")}
     module_name, _, class_name = interface.extension.nipype_class.rpartition(".")
-    with warnings.catch_warnings(), _raising_traits():
+    with warnings.catch_warnings(), raising_traits():
         warnings.simplefilter("ignore")
         cls = getattr(importlib.import_module(module_name), class_name)
         instance = cls()
@@ -55,7 +55,7 @@ def nipype_instance(interface: Interface, values: Values, env_values: Mapping[st
 
 
 @contextlib.contextmanager
-def _raising_traits() -> Iterator[None]:
+def raising_traits() -> Iterator[None]:
     """nipype's xor check raises inside a traits notifier, which traits prints and swallows:
     raise it instead, so that it refuses the inputs with one line."""
     from traits.trait_notifiers import pop_exception_handler, push_exception_handler
@@ -101,7 +101,7 @@ def nipype_argv(
             except Exception as exc:  # mandatory, xor, requires: nipype's own checks
                 raise _refusal(interface, exc) from None
     inputs = set(_input_paths(list(values.values())))
-    words = [_absolute_input(relative_words(w, real), real, inputs) for w in shlex.split(line)]
+    words = [absolute_input(relative_words(w, real), real, inputs) for w in shlex.split(line)]
     environ = {str(k): str(v) for k, v in dict(instance.inputs.environ).items()}
     return words, {**env_values, **environ}
 
@@ -125,7 +125,7 @@ def _input_paths(values: list[Any]) -> list[str]:
     return paths
 
 
-def _absolute_input(word: str, scratch: str, inputs: set[str]) -> str:
+def absolute_input(word: str, scratch: str, inputs: set[str]) -> str:
     """nipype's BET names its input relative to the working folder (bet's long-path work-around):
     that is the input's absolute path, since the tool runs elsewhere (in the entry)."""
     if os.path.isabs(word):
