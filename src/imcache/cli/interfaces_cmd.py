@@ -60,17 +60,11 @@ def _nipype_rows(settings: Settings, pattern: str | None, seen: set[str]) -> lis
     catalogue, names = list_nipype(settings.env)
     rows = []
     for name, tool in sorted(names.items()):
-        if pattern and not _matches(name, pattern):
-            continue
+        if name in seen or (pattern and not _matches(name, pattern)):
+            continue  # a definition earlier on the path holds the name: nipype's is not used
         path = f"{catalogue}: nipype.interfaces.{name}"
         rows.append(
-            {
-                "name": name,
-                "tool": tool,
-                "catalogue": catalogue,
-                "path": path,
-                "shadowed": name in seen,
-            }
+            {"name": name, "tool": tool, "catalogue": catalogue, "path": path, "shadowed": False}
         )
     return rows
 

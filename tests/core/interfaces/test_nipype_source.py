@@ -55,14 +55,13 @@ def test_a_nipype_name_resolves_and_its_description_is_kept_per_version(
     assert report["argv"][0] == "dwidenoise"
 
 
-def test_listing_marks_nipypes_source_and_shadowing() -> None:
+def test_listing_shows_nipypes_source_unless_a_definition_holds_the_name() -> None:
     rows = json.loads(run_ok("interfaces", "fsl.BET", "--json").stdout)
-    by_source = {
-        row["catalogue"].startswith("nipype "): row for row in rows if row["name"] == "fsl.BET"
-    }
-    assert not by_source[False]["shadowed"]  # the built-in definition comes first
-    assert by_source[True]["shadowed"]
-    assert by_source[True]["catalogue"] == f"nipype {nipype.__version__}"
+    assert [row["catalogue"].startswith("nipype ") for row in rows if row["name"] == "fsl.BET"] == [
+        False
+    ]  # the built-in definition is the one used; nipype's of the same name is not listed
+    rows = json.loads(run_ok("interfaces", "afni.Despike", "--json").stdout)
+    assert [row["catalogue"] for row in rows] == [f"nipype {nipype.__version__}"]
     text = run_ok("interfaces", "afni.Despike").stdout
     assert f"nipype {nipype.__version__}: nipype.interfaces.afni.Despike" in text
     assert "3dDespike [not on PATH]" in text

@@ -10,6 +10,7 @@ import. nipype_render.py asks nipype itself for the command line and the outputs
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -69,7 +70,21 @@ def find_description(
         cls = nipype_spec.nipype_class(package, name)
         if cls is None:
             return None
-        _save(path, nipype_spec.describe(cls, f"{package}.{name}", version))
+        try:
+            description = nipype_spec.describe(cls, f"{package}.{name}", version)
+        except Exception as exc:  # nipype's class cannot even be built here
+            text = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            raise UsageError(
+                f"nipype's {package}.{name} cannot be described here ({text})",
+                "wrap this tool with a Boutiques definition (imcache --interfaces DIR)",
+            ) from None
+        try:
+            _save(path, description)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot keep nipype's description of {package}.{name} at {path} ({exc.strerror})",
+                "set XDG_CACHE_HOME to a folder you can write",
+            ) from None
     return path, catalogue_name(version)
 
 
@@ -216,5 +231,6 @@ def list_nipype(env: Mapping[str, str] | None = None) -> tuple[str, dict[str, st
         from imcache.core.interfaces import nipype_spec
 
         index = nipype_spec.index()
-        _save(path, index)
+        with contextlib.suppress(OSError):  # listed all the same, only not kept
+            _save(path, index)
     return catalogue_name(version), index

@@ -48,7 +48,7 @@ def command_line_classes(package: str) -> dict[str, type]:
 def nipype_class(package: str, name: str) -> type | None:
     try:
         return command_line_classes(package).get(name)
-    except ImportError:
+    except Exception:  # no such package, or one whose own imports fail here
         return None
 
 
