@@ -75,7 +75,7 @@ def check_interface(
         return Outcome(full, "refused", error.message)
     from imcache.cli.interface_help import interface_help
 
-    interface_help(interface, "Options:")  # --help must render
+    interface_help(interface, "Options:", os.environ)  # --help must render
     cases = _cases(interface, optional_limit)
     accepted = 0
     for values in cases:
