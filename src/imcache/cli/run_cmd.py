@@ -227,6 +227,10 @@ def run(
     finally:
         reporter.end_progress()
     _check_produced(result, get_name)
+    if result.remote_bytes is not None:
+        say(
+            f"{name}: fetched from remote ({result.remote_bytes} bytes, key {result.plan.key[:12]})"
+        )
     if result.cached:
         say(f"{name}: collecting precomputed outputs (key {result.plan.key[:12]})", "hit")
     else:

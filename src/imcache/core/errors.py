@@ -72,3 +72,12 @@ class TerminatedError(ImcacheError):
     """imcache got SIGTERM (a CI job cancelled, `timeout`): the tool was stopped, exit 128+15."""
 
     exit_code = 143
+
+
+class RemoteError(ImcacheError):
+    """The remote tier (an S3 bucket) cannot be reached, read or written: a run goes on without
+    it (a warning and a counter); `imcache remote check` and `imcache push` report it."""
+
+
+class RemoteDeniedError(RemoteError):
+    """The remote refused these credentials the operation (HTTP 401/403): read-only, or wrong."""

@@ -38,7 +38,11 @@ class RunResult:
     extra_files: list[str] = field(default_factory=list)
     exit_code: int = 0
     seconds: float | None = None
+<<<<<<< HEAD
     values: dict[str, Any] = field(default_factory=dict)  # outputs that are values, not files
+=======
+    remote_bytes: int | None = None  # fetched from the remote tier: how many bytes
+>>>>>>> 6b6f38c (Remote tier (issue 16, parts 2-3), first cut: core/remote/ (settings, client over obstore, action record, fetch, push, create-only probe, flow hooks), --remote/IMCACHE_REMOTE/config key remote, run.py hooks _from_remote/_to_remote, stats counts remote events, imcache remote check / imcache push; tests/remote_server.py (SeaweedFS + a server without preconditions))
 
 
 class Reporter(Protocol):
@@ -101,9 +105,11 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
     try:
         # Lock, then look again: another process may have finished this key meanwhile.
         hit = None if request.force else look_up(plan, reporter)
+        if hit is None and not request.force:
+            hit = _from_remote(plan, request.env, reporter)
         if hit is None:
-            hit = _execute(plan, request.env, reporter)
-        else:
+            hit = _to_remote(_execute(plan, request.env, reporter), request, reporter)
+        elif hit.remote_bytes is None:
             _used(plan, "hit")
         lock.hold_until_exit()
         return hit
@@ -127,6 +133,56 @@ def _shared_hit(plan: Plan, reporter: Reporter) -> RunResult | None:
     _used(plan, "hit")
     lock.hold_until_exit()
     return hit
+
+
+def _from_remote(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResult | None:
+    """A local miss: the remote tier's entry for this key, fetched into the local cache."""
+    if not env.get("IMCACHE_REMOTE"):
+        return None
+    from imcache.core.remote.flow import fetch_for_run  # a miss with a remote only
+
+    fetched = fetch_for_run(plan.store, plan.interface.name, plan.key, env, reporter.warning)
+    hit = look_up(plan, reporter) if fetched is not None else None
+    if hit is None or fetched is None:
+        return None
+    plan.store.touch_used_mark(plan.entry)
+    return RunResult(
+        plan=plan,
+        cached=True,
+        outputs=hit.outputs,
+        extra_files=hit.extra_files,
+        seconds=hit.seconds,
+        remote_bytes=fetched.bytes,
+    )
+
+
+def _to_remote(ran: RunResult, request: RunRequest, reporter: Reporter) -> RunResult:
+    """After a run: push it. If another publisher won the key meanwhile, theirs is the result
+    (unless --force asked for this run's own)."""
+    if not request.env.get("IMCACHE_REMOTE"):
+        return ran
+    from imcache.core.remote.flow import push_for_run  # a run with a remote only
+
+    plan = ran.plan
+    adopted = push_for_run(
+        plan.store,
+        plan.interface.name,
+        plan.key,
+        request.env,
+        reporter.warning,
+        adopt=not request.force,
+    )
+    hit = look_up(plan, reporter) if adopted is not None else None
+    if hit is None:
+        return ran
+    return RunResult(
+        plan=plan,
+        cached=False,
+        outputs=hit.outputs,
+        extra_files=hit.extra_files,
+        seconds=ran.seconds,
+        remote_bytes=adopted.bytes if adopted is not None else None,
+    )
 
 
 def _used(plan: Plan, event: str) -> None:
