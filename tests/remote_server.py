@@ -23,6 +23,7 @@ import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from imcache.core.datatype import datatype
 
@@ -71,14 +72,30 @@ class S3Server:
             "AWS_REGION": REGION,
         }
 
+    def bucket_store(self, identity: tuple[str, str] = READ_WRITE, prefix: str = "") -> Any:
+        """An obstore S3Store on the bucket (under `prefix`), for a test to look or to tamper."""
+        from obstore.store import S3Store
+
+        return S3Store(
+            self.bucket,
+            prefix=prefix or None,
+            endpoint=self.endpoint,
+            access_key_id=identity[0],
+            secret_access_key=identity[1],
+            region=REGION,
+            client_options={"allow_http": True, "timeout": "60s"},
+        )
+
     def stop(self) -> None:
-        """Stop it by its pid (the process group it leads), and wait until it is gone."""
+        """Stop it by its pid (the process group it leads), and wait until it is gone.
+
+        weed takes 15 s to stop gracefully; its data is a temporary folder: 2 s, then SIGKILL."""
         if self.process is None or self.process.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            self.process.wait(timeout=15)
+            self.process.wait(timeout=2)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -139,7 +156,6 @@ def start_seaweedfs(folder: Path, timeout: float = 60.0) -> S3Server:
 def _wait_until_writable(server: S3Server, timeout: float) -> None:
     """Until a put through the S3 port succeeds (it also makes the bucket)."""
     import obstore
-    from obstore.store import S3Store
 
     deadline = time.monotonic() + timeout
     problem: object = None
@@ -157,15 +173,7 @@ def _wait_until_writable(server: S3Server, timeout: float) -> None:
             time.sleep(0.2)
             continue
         try:
-            store = S3Store(
-                server.bucket,
-                endpoint=server.endpoint,
-                access_key_id=READ_WRITE[0],
-                secret_access_key=READ_WRITE[1],
-                region=REGION,
-                client_options={"allow_http": True, "timeout": "5s"},
-            )
-            obstore.put(store, "ready", b"ready")
+            obstore.put(server.bucket_store(), "ready", b"ready")
             return
         except Exception as exc:  # not ready yet (no volume, no bucket): try again
             problem = exc

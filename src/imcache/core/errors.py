@@ -79,5 +79,9 @@ class RemoteError(ImcacheError):
     it (a warning and a counter); `imcache remote check` and `imcache push` report it."""
 
 
+class RemoteDataError(RemoteError):
+    """What the remote holds is wrong (a tampered or missing blob, an edited record): not used."""
+
+
 class RemoteDeniedError(RemoteError):
     """The remote refused these credentials the operation (HTTP 401/403): read-only, or wrong."""

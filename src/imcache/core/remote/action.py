@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from imcache.core.errors import RemoteError
+from imcache.core.errors import RemoteDataError
 from imcache.core.layout import REMOTE_LAYOUT, RESERVED, SHA256_PATTERN
 
 READ_CHUNK = 1024 * 1024
@@ -46,7 +46,7 @@ def decode_action(payload: bytes, interface: str, key: str, where: str) -> dict[
     else:
         problem = next((p for p in map(_file_problem, action["files"].items()) if p), "")
     if problem:
-        raise RemoteError(
+        raise RemoteDataError(
             f"the remote record {where} {problem}; not used",
             "remove it from the bucket (or let its lifecycle rule expire it)",
         )

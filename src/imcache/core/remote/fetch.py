@@ -13,7 +13,7 @@ import os
 from typing import Any
 
 from imcache.core.datatype import datatype
-from imcache.core.errors import RemoteError
+from imcache.core.errors import RemoteDataError
 from imcache.core.files import remove_tree, remove_tree_quietly
 from imcache.core.layout import deleting_name, fetching_name, remote_blob, remote_record
 from imcache.core.remote.action import Digests, decode_action
@@ -85,7 +85,7 @@ def _fetch_files(client: RemoteClient, folder: str, action: dict[str, Any], what
         elif known.get(relative, {}).get("xxh3") != digests.xxh3.hexdigest():
             problem = "does not match the entry's own record"
         if problem:
-            raise RemoteError(
+            raise RemoteDataError(
                 f"remote entry {what}: {relative} {problem}; the fetch was discarded",
                 "remove that record from the bucket; this run goes on without it",
             )
@@ -102,7 +102,7 @@ def _fetch_blob(client: RemoteClient, sha256: str, path: str, what: str, relativ
                 digests.update(chunk)
                 handle.write(chunk)
     except FileNotFoundError:
-        raise RemoteError(
+        raise RemoteDataError(
             f"remote entry {what}: the blob of {relative} is missing; the fetch was discarded",
             "the bucket's lifecycle rule may have expired it; push the entry again",
         ) from None

@@ -2,14 +2,15 @@
 
 Every remote failure (unreachable, denied, a tampered or missing blob) is one warning through the
 run's reporter and one `remote-fail` line in events.log (so `imcache stats` counts it); the run
-goes on as if there were no remote. A remote that failed once is not asked again in that process.
+goes on as if there were no remote. A remote that could not be reached while fetching is not asked
+to take the push of the same run (one warning, not two).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from imcache.core.errors import RemoteError
+from imcache.core.errors import RemoteDataError, RemoteError
 from imcache.core.remote.client import RemoteClient
 from imcache.core.remote.fetch import Fetched, fetch_entry, install_action, read_action
 from imcache.core.remote.settings import RemoteSettings, remote_settings
@@ -23,7 +24,8 @@ REMOTE_HIT, REMOTE_MISS, REMOTE_PUSH, REMOTE_FAIL = (
     "remote-push",
     "remote-fail",
 )
-_FAILED: set[str] = set()  # remotes that failed in this process: not asked again
+_FAILED: set[str] = set()  # remotes unreachable in this run's fetch: its push is not tried
+_BAD: set[tuple[str, str]] = set()  # (remote, key) whose remote entry is damaged: not adopted
 
 
 def fetch_for_run(
@@ -33,8 +35,9 @@ def fetch_for_run(
 
     The caller holds the entry's exclusive lock."""
     settings = remote_settings(env)
-    if settings is None or settings.url in _FAILED:
+    if settings is None:
         return None
+    _FAILED.discard(settings.url)  # a new run asks again
     client = RemoteClient(settings)  # a missing obstore is the user's to fix: raised
     try:
         fetched = fetch_entry(store, interface, key, client)
@@ -73,6 +76,7 @@ def push_for_run(
         if pushed.won:
             store.log_event(REMOTE_PUSH, interface, key)
             return None
+        adopt = adopt and (settings.url, key) not in _BAD
         action = read_action(client, interface, key) if adopt else None
         if action is None or _same_files(store, interface, key, action):
             return None
@@ -97,7 +101,10 @@ def _failed(
     warn: Warn,
     exc: Exception,
 ) -> None:
-    _FAILED.add(settings.url)
+    if isinstance(exc, RemoteDataError):  # one record's fault, not the remote's: push still
+        _BAD.add((settings.url, key))
+    else:
+        _FAILED.add(settings.url)
     message = exc.message if isinstance(exc, RemoteError) else f"{settings.where}: {exc}"
     warn(f"remote: {message}; going on without it")
     store.log_event(REMOTE_FAIL, interface, key)
