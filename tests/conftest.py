@@ -17,6 +17,9 @@ from click.testing import CliRunner, Result
 
 from imcache.cli.main import cli
 
+# The remote tier's fixtures (a SeaweedFS server, started only by the tests that use it).
+pytest_plugins = ["tests.remote_fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 NIWRAP = REPO.parent / "shared" / "corpus" / "niwrap"
 

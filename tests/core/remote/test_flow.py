@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import imcache, run_ok
-from tests.core.remote.conftest import MakeTool, make_tool
+from tests.remote_fixtures import MakeTool, make_tool
 from tests.remote_server import READ_ONLY, READ_WRITE, S3Server, start_seaweedfs
 
 

@@ -41,7 +41,8 @@ def push_entry(store: Store, entry: str, client: RemoteClient) -> Pushed:
     files = describe_files(entry, record["files"])
     uploaded = 0
     sent: set[str] = set()
-    for relative, info in files.items():
+    # Smallest first: the logs and small outputs are up before a large upload takes its time.
+    for relative, info in sorted(files.items(), key=lambda item: item[1].get("size", 0)):
         if "sha256" not in info or info["sha256"] in sent:
             continue
         sent.add(info["sha256"])

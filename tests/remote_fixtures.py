@@ -1,4 +1,6 @@
-"""A real S3 server for the remote tier's tests (one per session), and a tool to cache.
+"""Fixtures of the remote tier's tests: a real S3 server (one per session), and a tool to cache.
+
+Registered for every test folder by `pytest_plugins` in tests/conftest.py.
 
 `test.Make` runs `maketool SIZE`, which writes SIZE random bytes to `made.bin` (so two runs never
 give the same bytes: only a fetch can hand two base folders identical ones) and counts its calls.
