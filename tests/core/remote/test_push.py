@@ -64,3 +64,40 @@ def test_kill_during_push_leaves_no_record(
     )
     assert second["cached"] is True and maketool.calls() == 1
     assert os.path.getsize(second["outputs"]["made"]) == BIG
+
+
+def test_the_first_record_stands(
+    tmp_path: Path,
+    s3_server: S3Server,
+    remote_env: dict[str, str],
+    maketool: MakeTool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two publishers of one key both past the look for a record (the race's window): the
+    second's create-only write gets 412 and the first's record stays as it was."""
+    from imcache.core.layout import cache_root
+    from imcache.core.remote.client import RemoteClient
+    from imcache.core.remote.push import push_entry
+    from imcache.core.remote.settings import remote_settings
+    from imcache.core.store import Store
+
+    monkeypatch.setenv("IMCACHE_REMOTE_MODE", "read-only")  # two local entries, pushed below
+    made = [
+        json.loads(run_ok("--base-dir", str(tmp_path / name), *maketool.args(900), "--json").stdout)
+        for name in ("one", "two")
+    ]
+    assert made[0]["key"] == made[1]["key"] and maketool.calls() == 2
+    monkeypatch.delenv("IMCACHE_REMOTE_MODE")
+    settings = remote_settings(dict(os.environ))
+    assert settings is not None
+    client = RemoteClient(settings)
+    record = f"ac/test.Make/{made[0]['key']}.json"
+    size = client.size
+    monkeypatch.setattr(client, "size", lambda path: None if path == record else size(path))
+
+    stores = [Store(cache_root(str(tmp_path / name))) for name in ("one", "two")]
+    first = push_entry(stores[0], made[0]["work_dir"], client)
+    stored = client.read(record)
+    second = push_entry(stores[1], made[1]["work_dir"], client)
+    assert first.won is True and second.won is False
+    assert client.read(record) == stored

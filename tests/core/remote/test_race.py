@@ -26,7 +26,14 @@ def test_eight_base_folders_race_one_key(
     remote_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tool = make_tool(tmp_path / "maketool", monkeypatch, before="sleep 1")
+    # A barrier: every tool waits until all 8 have started, so that no racer can find the
+    # remote record before it runs, and all 8 pushes meet at the create-only write.
+    counter = tmp_path / "maketool" / "maketool-calls"
+    barrier = (
+        f'i=0; while [ "$(wc -l < "{counter}")" -lt {RACERS} ] && [ $i -lt 600 ]; '
+        "do sleep 0.05; i=$((i+1)); done"
+    )
+    tool = make_tool(tmp_path / "maketool", monkeypatch, before=barrier)
     racers = []
     for number in range(RACERS):
         env = {**os.environ, "IMCACHE_BASE_DIR": str(tmp_path / f"base{number}")}
@@ -47,7 +54,7 @@ def test_eight_base_folders_race_one_key(
         reports.append(json.loads(stdout))
     handed = {Path(report["outputs"]["made"]).read_bytes() for report in reports}
     assert len({report["key"] for report in reports}) == 1
-    assert tool.calls() >= 2, "the racers must overlap, or this tests nothing"
+    assert tool.calls() == RACERS, "every racer must run the tool, or this tests nothing"
     assert len(handed) == 1, f"{len(handed)} different results handed out for one key"
 
     store = s3_server.bucket_store(prefix=prefix_of(remote_env))
