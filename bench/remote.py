@@ -20,8 +20,6 @@ from bench import DATA, Figure, imcache_command, timed
 
 JOB_MIB = 64
 RATIO_LIMIT = 2.0  # imcache push or fetch against the bare client: two digests per byte, a process
-    2.0  # imcache push or fetch against the bare client: two digests of every byte, a process
-)
 MAKE = {
     "name": "maketool",
     "tool-version": "1.0",
