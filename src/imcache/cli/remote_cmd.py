@@ -53,11 +53,11 @@ def push(ctx: click.Context, pattern: str | None) -> int:
     """Upload local entries to the remote (PATTERN: interface glob or part, as 'imcache ls').
 
     Entries the remote has already are left as they are: the first record of a key stands."""
-    from imcache.core.scan import scan
     from imcache.core.remote.check import configured
     from imcache.core.remote.client import RemoteClient
     from imcache.core.remote.probe import create_only_honoured
     from imcache.core.remote.push import push_entry
+    from imcache.core.scan import scan
 
     settings: Settings = ctx.obj
     remote_settings = configured(settings.env)
