@@ -38,11 +38,8 @@ class RunResult:
     extra_files: list[str] = field(default_factory=list)
     exit_code: int = 0
     seconds: float | None = None
-<<<<<<< HEAD
     values: dict[str, Any] = field(default_factory=dict)  # outputs that are values, not files
-=======
     remote_bytes: int | None = None  # fetched from the remote tier: how many bytes
->>>>>>> 6b6f38c (Remote tier (issue 16, parts 2-3), first cut: core/remote/ (settings, client over obstore, action record, fetch, push, create-only probe, flow hooks), --remote/IMCACHE_REMOTE/config key remote, run.py hooks _from_remote/_to_remote, stats counts remote events, imcache remote check / imcache push; tests/remote_server.py (SeaweedFS + a server without preconditions))
 
 
 class Reporter(Protocol):
@@ -152,6 +149,7 @@ def _from_remote(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunR
         outputs=hit.outputs,
         extra_files=hit.extra_files,
         seconds=hit.seconds,
+        values=hit.values,
         remote_bytes=fetched.bytes,
     )
 
@@ -181,6 +179,7 @@ def _to_remote(ran: RunResult, request: RunRequest, reporter: Reporter) -> RunRe
         outputs=hit.outputs,
         extra_files=hit.extra_files,
         seconds=ran.seconds,
+        values=hit.values,
         remote_bytes=adopted.bytes if adopted is not None else None,
     )
 
