@@ -53,11 +53,20 @@ class CacheError(ImcacheError):
 class ToolFailedError(ImcacheError):
     """The wrapped program failed; imcache exits with the program's own code."""
 
-    def __init__(self, message: str, hint: str, tool_exit_code: int) -> None:
+    def __init__(
+        self,
+        message: str,
+        hint: str,
+        tool_exit_code: int,
+        kept_dir: str | None = None,
+        stderr_tail: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(message, hint)
         # A signal death shows as a negative returncode; shells report 128+N.
         self.exit_code = tool_exit_code if tool_exit_code > 0 else 128 - tool_exit_code
         self.tool_exit_code = tool_exit_code
+        self.kept_dir = kept_dir  # the failed attempt, logs included, set aside for a look
+        self.stderr_tail = stderr_tail  # the last lines the tool wrote to stderr
 
 
 class OutputsMissingError(ImcacheError):

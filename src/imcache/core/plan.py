@@ -20,17 +20,19 @@ from imcache.core.hashing import (
     Seen,
     digest_file,
 )
-from imcache.core.interfaces.arguments import parse_words
+from imcache.core.interfaces.arguments import given_values, parse_words
 from imcache.core.interfaces.model import FileArg, Interface, SubArg, Values
 from imcache.core.interfaces.registry import resolve, search_path
 from imcache.core.interfaces.render import PlannedOutput, plan_outputs, render_argv
-from imcache.core.interfaces.values import relevant_env, resolve_values
+from imcache.core.interfaces.values import PYTHON_NAMES, relevant_env, resolve_values
 from imcache.core.layout import MEMO_FOLDER, cache_root
 from imcache.core.store import Store
 
 
 @datatype
 class RunRequest:
+    """What either face asks of the core: the CLI gives `words`, the Python face `values`."""
+
     interface: str
     words: list[str]
     base_dir: str
@@ -43,6 +45,10 @@ class RunRequest:
     progress: Progress | None = None  # told of input bytes hashed (the memo's misses)
     depends: tuple[str, ...] = ()  # `--depends PATH`: files in the key, never on the command line
     read_only: bool = False  # `imcache explain`: the digest memo is read, never written
+    values: Mapping[str, object] | None = None  # Python keyword values, instead of `words`
+    # Keep a shared lock on the entry until the process exits, so that a concurrent `clear`
+    # cannot remove what it prints: right for a short CLI process, wrong for a notebook.
+    hold: bool = True
 
 
 @datatype
@@ -73,8 +79,12 @@ class Plan:
 
 def plan_run(request: RunRequest) -> Plan:
     interface = resolve(request.interface, search_path(request.catalogues, request.env))
-    raw = parse_words(interface, request.words)
-    values = resolve_values(interface, raw, request.env, request.cwd)
+    env, cwd = request.env, request.cwd
+    if request.values is None:
+        values = resolve_values(interface, parse_words(interface, request.words), env, cwd)
+    else:
+        raw = given_values(interface, request.values)
+        values = resolve_values(interface, raw, env, cwd, names=PYTHON_NAMES)
     env_values = relevant_env(interface, request.env)
     outputs = plan_outputs(interface, values, env_values)
     for wanted in (request.wanted_output, *request.exported):

@@ -1,7 +1,7 @@
 """`imcache run`: hand back a complete entry for the plan's key, or run the tool once.
 
 The locking protocol: look up under a shared lock (a hit, kept until we exit so that `clear`
-cannot pull it away); else take the entry's lock, look again, run, check, publish. Planning the
+cannot pull it away, unless the request says not to hold it); else take the entry's lock, look again, run, check, publish. Planning the
 key is core/plan.py; what a miss leaves in the entry (outputs, record) is core/outputs.py.
 """
 
@@ -22,7 +22,7 @@ from imcache.core.errors import (
     ToolNotFoundError,
 )
 from imcache.core.hashing import changed_since, file_digests
-from imcache.core.layout import RECORD, USED_MARK
+from imcache.core.layout import RECORD, STDERR_LOG, USED_MARK
 from imcache.core.lock import EntryLock
 from imcache.core.plan import Plan, RunRequest, complete_plan, plan_run
 from imcache.core.store import cache_errors
@@ -84,7 +84,7 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
     plan = plan_run(request)
     plan.store.refuse_link()
     if not request.force:
-        hit = _shared_hit(plan, reporter)
+        hit = _shared_hit(plan, reporter, request.hold)
         if hit is not None:
             return hit
     plan = complete_plan(plan)
@@ -108,14 +108,16 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
             hit = _to_remote(_execute(plan, request.env, reporter), request, reporter)
         elif hit.remote_bytes is None:
             _used(plan, "hit")
-        lock.hold_until_exit()
+        if request.hold:
+            lock.hold_until_exit()
         return hit
     finally:
         lock.release()
 
 
-def _shared_hit(plan: Plan, reporter: Reporter) -> RunResult | None:
-    """A hit under a shared lock, kept until we exit, so that `clear` cannot pull it away."""
+def _shared_hit(plan: Plan, reporter: Reporter, hold: bool) -> RunResult | None:
+    """A hit under a shared lock: kept until we exit if `hold`, so that `clear` cannot pull it
+    away; else let go once the hit is noted (what the caller holds is then unprotected)."""
     # A stat, not a read: the record is read once, below, under the lock. No record, no lock
     # file made for a miss here; a damaged entry is reported once, under the run's lock.
     if not os.path.exists(os.path.join(plan.entry, RECORD)):
@@ -128,7 +130,10 @@ def _shared_hit(plan: Plan, reporter: Reporter) -> RunResult | None:
         lock.release()
         return None
     _used(plan, "hit")
-    lock.hold_until_exit()
+    if hold:
+        lock.hold_until_exit()
+    else:
+        lock.release()
     return hit
 
 
@@ -216,6 +221,8 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
             f"{plan.tool.name} ({plan.interface.name}) failed with exit code {completed.exit_code}",
             f"its logs are kept in {kept}",
             completed.exit_code,
+            kept_dir=kept,
+            stderr_tail=_last_lines(os.path.join(kept, STDERR_LOG)),
         )
     _refuse_changed_inputs(plan, entry)
     outputs, missing = outputs_of(plan, entry)
@@ -245,6 +252,17 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
         seconds=completed.seconds,
         values=_values(outputs),
     )
+
+
+def _last_lines(path: str, count: int = 10, tail_bytes: int = 8192) -> tuple[str, ...]:
+    """The end of a log, for the exception a caller sees (the whole log stays on disk)."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(max(0, os.fstat(log.fileno()).st_size - tail_bytes))
+            text = log.read().decode("utf-8", "replace")
+    except OSError:
+        return ()
+    return tuple(text.splitlines()[-count:])
 
 
 def _refuse_changed_inputs(plan: Plan, entry: str) -> None:
