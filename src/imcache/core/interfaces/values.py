@@ -26,7 +26,6 @@ from imcache.core.interfaces.model import (
 )
 from imcache.core.interfaces.templates import Field, expand
 
-
 # How a face names an input in a message: the command line's option, or Python's keyword.
 CLI_NAMES = "--"
 PYTHON_NAMES = ""
