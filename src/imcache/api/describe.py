@@ -9,7 +9,7 @@ import textwrap
 
 from imcache.core.interfaces.model import InputSpec, Interface
 
-FORCE = "force"  # the call's own keyword (run again), unless the interface has an input of that name
+FORCE = "force"  # the call's own keyword (run again), unless an input has that name
 
 
 def has_input(interface: Interface, input_id: str) -> bool:
@@ -45,9 +45,8 @@ def signature(interface: Interface) -> inspect.Signature:
         for spec in specs
     ]
     if not has_input(interface, FORCE):
-        parameters.append(
-            inspect.Parameter(FORCE, inspect.Parameter.KEYWORD_ONLY, default=False, annotation="bool")
-        )
+        keyword_only = inspect.Parameter.KEYWORD_ONLY
+        parameters.append(inspect.Parameter(FORCE, keyword_only, default=False, annotation="bool"))
     return inspect.Signature(parameters, return_annotation="imcache.Result")
 
 
@@ -64,7 +63,8 @@ def docstring(interface: Interface) -> str:
         if stream is not None:
             outputs.append((stream.label, stream.description))
     lines.append("Outputs (res.outputs.NAME, an absolute path in the cache entry):")
-    lines += [_wrapped(f"{name}: {text or ''}".rstrip(": ")) for name, text in outputs] or ["    none"]
+    described = [_wrapped(f"{name}: {text}" if text else name) for name, text in outputs]
+    lines += described or ["    none"]
     lines += [
         "",
         "Call with keyword arguments; force=True runs again even when a cached result exists.",

@@ -17,7 +17,7 @@ OutputValue = str | list[str]  # a list output is a list of paths
 
 
 class Outputs(Mapping[str, OutputValue]):
-    """A run's outputs by name, read-only: `res.outputs.merged_file` or `res.outputs["merged_file"]`."""
+    """A run's outputs by name, read-only: `outputs.merged_file` or `outputs["merged_file"]`."""
 
     __slots__ = ("_paths",)
     _paths: dict[str, OutputValue]
@@ -108,7 +108,12 @@ class Result:
         return list(self._run.extra_files)
 
     def export(
-        self, name: str, path: str | os.PathLike[str], *, symlink: bool = False, overwrite: bool = False
+        self,
+        name: str,
+        path: str | os.PathLike[str],
+        *,
+        symlink: bool = False,
+        overwrite: bool = False,
     ) -> str:
         """Place output `name` at `path`, as the CLI's `--export name=path` does (a hard link,
         else a copy; `symlink` links into the entry); a different existing file is left alone
@@ -164,7 +169,7 @@ class Planned:
     def outputs(self) -> Outputs:
         """Where a run would put its outputs."""
         entry = self._plan.entry
-        return Outputs({out.spec.label: os.path.join(entry, out.path) for out in self._plan.outputs})
+        return Outputs({o.spec.label: os.path.join(entry, o.path) for o in self._plan.outputs})
 
     def __repr__(self) -> str:
         state = "hit" if self.cached else "miss"

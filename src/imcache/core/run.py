@@ -1,8 +1,9 @@
 """`imcache run`: hand back a complete entry for the plan's key, or run the tool once.
 
 The locking protocol: look up under a shared lock (a hit, kept until we exit so that `clear`
-cannot pull it away, unless the request says not to hold it); else take the entry's lock, look again, run, check, publish. Planning the
-key is core/plan.py; what a miss leaves in the entry (outputs, record) is core/outputs.py.
+cannot pull it away, unless the request says not to hold it); else take the entry's lock, look
+again, run, check, publish. Planning the key is core/plan.py; what a miss leaves in the entry
+(outputs, record) is core/outputs.py.
 """
 
 from __future__ import annotations
