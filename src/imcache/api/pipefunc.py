@@ -74,14 +74,15 @@ class PipeFunc:
         interfaces: Sequence[str | os.PathLike[str]] = (),
         env: Mapping[str, str] | None = None,
     ) -> None:
-        from imcache.core.interfaces.registry import resolve, search_path
+        from imcache.core.interfaces.registry import DefinitionMemo, search_path
 
         self.name = interface_name(interface)
         self.base_dir = os.path.abspath(os.fspath(base_dir))
         self.callback = callback
         self._catalogues = tuple(os.path.abspath(os.fspath(f)) for f in interfaces)
         self._env = dict(os.environ if env is None else env)
-        described = resolve(self.name, search_path(self._catalogues, self._env))
+        self._definitions = DefinitionMemo(self.name, search_path(self._catalogues, self._env))
+        described = self._definitions.current()
         self._force_is_input = has_input(described, FORCE)
         self.__signature__: inspect.Signature = signature(described)
         self.__class__ = _described(type(self), self.name, docstring(described))
@@ -102,10 +103,8 @@ class PipeFunc:
 
     @property
     def interface(self) -> Interface:
-        """The interface's definition as loaded now (an edited definition is read again)."""
-        from imcache.core.interfaces.registry import resolve, search_path
-
-        return resolve(self.name, search_path(self._catalogues, self._env))
+        """The interface's definition as of now (an edited definition is read again)."""
+        return self._definitions.current()
 
     def _request(self, inputs: Mapping[str, object], force: bool) -> RunRequest:
         return RunRequest(
@@ -118,6 +117,7 @@ class PipeFunc:
             catalogues=self._catalogues,
             force=force,
             hold=False,
+            definition=self._definitions.current(),
         )
 
     def __repr__(self) -> str:

@@ -49,6 +49,7 @@ class RunRequest:
     # Keep a shared lock on the entry until the process exits, so that a concurrent `clear`
     # cannot remove what it prints: right for a short CLI process, wrong for a notebook.
     hold: bool = True
+    definition: Interface | None = None  # `interface` already resolved (the Python face's memo)
 
 
 @datatype
@@ -78,7 +79,9 @@ class Plan:
 
 
 def plan_run(request: RunRequest) -> Plan:
-    interface = resolve(request.interface, search_path(request.catalogues, request.env))
+    interface = request.definition or resolve(
+        request.interface, search_path(request.catalogues, request.env)
+    )
     env, cwd = request.env, request.cwd
     if request.values is None:
         values = resolve_values(interface, parse_words(interface, request.words), env, cwd)

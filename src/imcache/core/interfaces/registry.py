@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 
 from imcache.core.datatype import datatype
@@ -125,3 +126,28 @@ def _list_folder(folder: str) -> Iterator[Found]:
                 if tool not in seen and os.path.isfile(path):
                     seen.add(tool)
                     yield Found(f"{package}.{tool}", path, folder)
+
+
+class DefinitionMemo:
+    """One interface's definition as last loaded, for a caller that resolves it again and again
+    (the Python face, in a loop): looked up along the search path each time, read again when the
+    file found is another or has changed. A file changed within the last seconds is always read
+    again (a write in the same timestamp tick as our reading would not show)."""
+
+    RECENT_NS = 2 * 10**9
+
+    def __init__(self, name: str, folders: Sequence[str]) -> None:
+        self.name = name
+        self.folders = tuple(folders)
+        self._signature: tuple[str, int, int, int] | None = None
+        self._interface: Interface | None = None
+
+    def current(self) -> Interface:
+        found = find(self.name, self.folders)
+        info = os.stat(found.path)
+        signature = (found.path, info.st_ino, info.st_size, info.st_mtime_ns)
+        if self._interface is None or signature != self._signature:
+            self._interface = load_interface(found.path, found.name)
+            fresh = time.time_ns() - info.st_mtime_ns < self.RECENT_NS
+            self._signature = None if fresh else signature
+        return self._interface
