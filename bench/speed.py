@@ -36,6 +36,22 @@ result = mem.cache(MRCat)(in_files=sys.argv[2:], axis=3, out_file="merged.nii")
 print(result.outputs.out_file)
 """
 
+# An in-process hit: the Python face's PipeFunc called again and again in one process (the
+# memo warm, the definition loaded once); prints the median seconds of one call.
+API_HITS = """
+import statistics, sys, time
+from imcache import PipeFunc
+base, catalogue, repeat, *files = sys.argv[1:]
+size = PipeFunc("bench.Size", base, interfaces=[catalogue])
+assert size(in_files=files).cached
+seconds = []
+for _ in range(int(repeat)):
+    start = time.perf_counter()
+    size(in_files=files)
+    seconds.append(time.perf_counter() - start)
+print(statistics.median(seconds))
+"""
+
 
 def add_arguments(parser: argparse._ArgumentGroup) -> None:
     parser.add_argument("--repeat", type=int, default=11, help="runs per median")
@@ -97,7 +113,17 @@ def _hit(work: Path, big: list[Path], small: list[Path], repeat: int) -> list[Fi
     hit_big = timed(_size_run(base, big), repeat)[0]
     hit_small = timed(_size_run(base, small), repeat)[0]
     peer = timed([PYTHON, "-c", "import click, xxhash"], repeat)[0]
+    api = [PYTHON, "-c", API_HITS, str(base), str(CATALOGUE), str(repeat * 10), *map(str, big)]
+    api_hit = float(timed(api)[1].stdout)
     return [
+        Figure(
+            "API hit, 2 x 1 GiB inputs, memo warm / CLI hit",
+            api_hit / hit_big,
+            0.10,
+            "x",
+            f"{api_hit * 1000:.2f} ms",
+            f"{hit_big * 1000:.1f} ms (CLI hit)",
+        ),
         Figure(
             "hit, two 1 GiB inputs / python -c 'import click, xxhash'",
             hit_big / peer,
