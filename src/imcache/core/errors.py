@@ -16,6 +16,18 @@ class ImcacheError(Exception):
     def __str__(self) -> str:
         return f"{self.message}; {self.hint}" if self.hint else self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Whole across pickling (a worker of a process pool raising it): every attribute kept,
+        # whatever the subclass's own arguments.
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[ImcacheError], args: tuple[object, ...], state: dict[str, object]) -> object:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class UsageError(ImcacheError):
     """Bad arguments on the command line: nothing was run (exit 2)."""

@@ -139,15 +139,18 @@ class DefinitionMemo:
     def __init__(self, name: str, folders: Sequence[str]) -> None:
         self.name = name
         self.folders = tuple(folders)
-        self._signature: tuple[str, int, int, int] | None = None
-        self._interface: Interface | None = None
+        # One tuple, replaced whole: threads sharing the memo never pair a file's signature
+        # with another version's definition.
+        self._last: tuple[tuple[str, int, int, int] | None, Interface] | None = None
 
     def current(self) -> Interface:
         found = find(self.name, self.folders)
         info = os.stat(found.path)
         signature = (found.path, info.st_ino, info.st_size, info.st_mtime_ns)
-        if self._interface is None or signature != self._signature:
-            self._interface = load_interface(found.path, found.name)
-            fresh = time.time_ns() - info.st_mtime_ns < self.RECENT_NS
-            self._signature = None if fresh else signature
-        return self._interface
+        last = self._last
+        if last is not None and last[0] == signature:
+            return last[1]
+        interface = load_interface(found.path, found.name)
+        fresh = time.time_ns() - info.st_mtime_ns < self.RECENT_NS
+        self._last = (None if fresh else signature, interface)
+        return interface
