@@ -4,6 +4,7 @@ CLI, which imports the package on every start, never imports the Python face; ty
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -84,3 +85,16 @@ def test_user_code_type_checks_strictly(tmp_path: Path) -> None:
     )
     assert checked.returncode == 0, checked.stdout
     assert (REPO / "src" / "imcache" / "py.typed").is_file()
+
+
+def test_the_two_faces_never_import_each_other() -> None:
+    package = REPO / "src" / "imcache"
+    for face, other in (("api", "cli"), ("cli", "api")):
+        pattern = re.compile(rf"^\s*(from|import) imcache\.{other}\b", re.M)
+        offenders = [
+            str(path.relative_to(package))
+            for path in (package / face).rglob("*.py")
+            if pattern.search(path.read_text(encoding="utf-8"))
+        ]
+        assert not offenders, f"{face} imports {other}: {offenders}"
+    assert not re.search(r"click|rich", (package / "api" / "pipefunc.py").read_text())
