@@ -83,6 +83,22 @@ def test_nipype_classes_name_their_interface() -> None:
         interface_name(dict)
 
 
+def test_a_nipype_class_is_the_same_interface_as_its_name(pair: list[str]) -> None:
+    """Issue 15 item 8: Memory.cache(nipype's class), as the seed writes it, resolves to the same
+    interface (and key) as its name: a built-in one, and one only nipype defines."""
+    from nipype.interfaces import mrtrix3
+
+    mem = Memory()
+    by_class = mem.cache(mrtrix3.MRCat).plan(in_files=pair, axis=3)
+    by_name = mem.cache("mrtrix3.MRCat").plan(in_files=pair, axis=3)
+    assert by_class.key == by_name.key and by_class.argv == by_name.argv
+    only_nipype = mem.cache(mrtrix3.DWIDenoise)
+    assert repr(only_nipype).startswith("PipeFunc(mrtrix3.DWIDenoise,")
+    assert "in_file" in inspect.signature(only_nipype).parameters
+    with pytest.raises(imcache.UsageError, match="not a public command-line interface"):
+        interface_name(mrtrix3.base.MRTrix3Base)
+
+
 def test_plan_runs_nothing_and_tells_hit_or_miss(counting_mrcat: Calls, pair: list[str]) -> None:
     concat = Memory().cache(MRCAT)
     before = concat.plan(in_files=pair)

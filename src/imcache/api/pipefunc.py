@@ -23,16 +23,15 @@ Callback = Callable[[str, str], object]  # callback(dir_name, job_name), as nipy
 
 
 def interface_name(interface: str | type) -> str:
-    """`fsl.Merge`, from a name or from a nipype interface class (nipype.interfaces.fsl.Merge).
-
-    The class's package and name only: nipype is not imported, and the definition used is
-    imcache's own `PACKAGE.Name` (or a catalogue's on the search path)."""
+    """`fsl.Merge`, from a name or from a nipype interface class (nipype.interfaces.fsl.Merge):
+    the class resolves to the same interface as its name (the core's rule, one for both)."""
     if isinstance(interface, str):
         return interface
     module = getattr(interface, "__module__", "") or ""
-    parts = module.split(".")
-    if isinstance(interface, type) and len(parts) >= 3 and parts[:2] == ["nipype", "interfaces"]:
-        return f"{parts[2]}.{interface.__name__}"
+    if isinstance(interface, type) and module.startswith("nipype.interfaces."):
+        from imcache.core.interfaces.nipype_source import resolve_nipype_class
+
+        return resolve_nipype_class(interface)
     from imcache.core.errors import UsageError
 
     raise UsageError(

@@ -38,7 +38,11 @@ def search_path(extra: Sequence[str], env: Mapping[str, str]) -> list[str]:
 
 
 def resolve(name: str, folders: Sequence[str]) -> Interface:
-    found = find(name, folders)
+    return load_found(find(name, folders))
+
+
+def load_found(found: Found) -> Interface:
+    """The definition `find` found: a Boutiques file, or nipype's description of its class."""
     if found.catalogue.startswith("nipype "):
         from imcache.core.interfaces.nipype_source import load_nipype_interface
 
@@ -150,7 +154,7 @@ class DefinitionMemo:
         last = self._last
         if last is not None and last[0] == signature:
             return last[1]
-        interface = load_interface(found.path, found.name)
+        interface = load_found(found)
         fresh = time.time_ns() - info.st_mtime_ns < self.RECENT_NS
         self._last = (None if fresh else signature, interface)
         return interface
