@@ -12,9 +12,9 @@ import os
 import sys
 from types import ModuleType
 
-from bench import REPO, Figure, lifecycle, machine, print_table, speed
+from bench import REPO, Figure, lifecycle, machine, print_table, remote, speed
 
-BENCHMARKS: dict[str, ModuleType] = {"speed": speed, "lifecycle": lifecycle}
+BENCHMARKS: dict[str, ModuleType] = {"speed": speed, "lifecycle": lifecycle, "remote": remote}
 
 
 def main(argv: list[str] | None = None) -> int:

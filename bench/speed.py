@@ -1,6 +1,7 @@
 """Speed against peers measured in the same run (issue 5): hit latency and its flatness in the
-input size, cold hashing against `xxhsum -H2`, miss overhead against the tool alone, and
-nipype.caching's MRCat against `imcache run mrtrix3.MRCat`.
+input size, cold hashing against `xxhsum -H2`, miss overhead against the tool alone,
+nipype.caching's MRCat against `imcache run mrtrix3.MRCat`, and the hit of an interface resolved
+from nipype against the built-in MRCat's (issue 15).
 
 Every figure is a whole process, median of repeated runs. Data lives in bench/.data/speed (two
 1 GiB files of random bytes are made once and kept). The page cache is warmed before timing.
@@ -35,6 +36,22 @@ result = mem.cache(MRCat)(in_files=sys.argv[2:], axis=3, out_file="merged.nii")
 print(result.outputs.out_file)
 """
 
+# An in-process hit: the Python face's PipeFunc called again and again in one process (the
+# memo warm, the definition loaded once); prints the median seconds of one call.
+API_HITS = """
+import statistics, sys, time
+from imcache import PipeFunc
+base, catalogue, repeat, *files = sys.argv[1:]
+size = PipeFunc("bench.Size", base, interfaces=[catalogue])
+assert size(in_files=files).cached
+seconds = []
+for _ in range(int(repeat)):
+    start = time.perf_counter()
+    size(in_files=files)
+    seconds.append(time.perf_counter() - start)
+print(statistics.median(seconds))
+"""
+
 
 def add_arguments(parser: argparse._ArgumentGroup) -> None:
     parser.add_argument("--repeat", type=int, default=11, help="runs per median")
@@ -51,6 +68,7 @@ def run(args: argparse.Namespace) -> list[Figure]:
             *_cold_hashing(work, big, args.repeat),
             *_miss_overhead(work, small, args.repeat),
             *_against_nipype(work, args.repeat),
+            *_nipype_resolved(work, args.repeat),
         ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -95,7 +113,17 @@ def _hit(work: Path, big: list[Path], small: list[Path], repeat: int) -> list[Fi
     hit_big = timed(_size_run(base, big), repeat)[0]
     hit_small = timed(_size_run(base, small), repeat)[0]
     peer = timed([PYTHON, "-c", "import click, xxhash"], repeat)[0]
+    api = [PYTHON, "-c", API_HITS, str(base), str(CATALOGUE), str(repeat * 10), *map(str, big)]
+    api_hit = float(timed(api)[1].stdout)
     return [
+        Figure(
+            "API hit, 2 x 1 GiB inputs, memo warm / CLI hit",
+            api_hit / hit_big,
+            0.10,
+            "x",
+            f"{api_hit * 1000:.2f} ms",
+            f"{hit_big * 1000:.1f} ms (CLI hit)",
+        ),
         Figure(
             "hit, two 1 GiB inputs / python -c 'import click, xxhash'",
             hit_big / peer,
@@ -244,6 +272,47 @@ def _against_nipype(work: Path, repeat: int) -> list[Figure]:
             "x",
             f"{miss_ours * 1000:.0f} ms",
             f"{miss_nipype * 1000:.0f} ms",
+        ),
+    ]
+
+
+def _nipype_resolved(work: Path, repeat: int) -> list[Figure]:
+    """The hit of an interface resolved from nipype (issue 15: it never imports nipype) against
+    the built-in mrtrix3.MRCat's hit on the same volumes, and what a miss pays for nipype."""
+    inputs = [str(work / f"vol{seed}.nii") for seed in (1, 2)]  # made by _against_nipype
+    base = work / "resolved"
+
+    def builtin() -> list[str]:
+        cli = [imcache_command(), "--base-dir", str(base), "run", "mrtrix3.MRCat"]
+        return [*cli, "--axis", "3", "--out-file", "merged.nii", "--in-files", *inputs]
+
+    def resolved(folder: Path = base) -> list[str]:
+        cli = [imcache_command(), "--base-dir", str(folder), "run", "mrtrix3.MRDeGibbs"]
+        return [*cli, "--in-file", inputs[0], "--out-file", "unringed.nii"]
+
+    for argv in (builtin(), resolved()):
+        timed(argv, cwd=work)  # the misses (and nipype's description, derived once)
+    hit_resolved = timed(resolved(), repeat, cwd=work)[0]
+    hit_builtin = timed(builtin(), repeat, cwd=work)[0]
+    runs = max(3, repeat // 3)
+    miss = _median([timed(resolved(work / f"rm{n}"), cwd=work)[0] for n in range(runs)])
+    imports = timed([PYTHON, "-c", "import nipype.interfaces.mrtrix3"], runs)[0]
+    return [
+        Figure(
+            "hit: nipype-resolved mrtrix3.MRDeGibbs / built-in mrtrix3.MRCat (same volumes)",
+            hit_resolved / hit_builtin,
+            1.2,
+            "x",
+            f"{hit_resolved * 1000:.0f} ms",
+            f"{hit_builtin * 1000:.0f} ms",
+        ),
+        Figure(
+            "miss of mrtrix3.MRDeGibbs; of it, python -c 'import nipype.interfaces.mrtrix3'",
+            miss,
+            None,
+            "s",
+            f"{miss * 1000:.0f} ms",
+            f"{imports * 1000:.0f} ms",
         ),
     ]
 

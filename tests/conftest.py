@@ -17,6 +17,9 @@ from click.testing import CliRunner, Result
 
 from imcache.cli.main import cli
 
+# The remote tier's fixtures (a SeaweedFS server, started only by the tests that use it).
+pytest_plugins = ["tests.remote_fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 NIWRAP = REPO.parent / "shared" / "corpus" / "niwrap"
 
@@ -30,6 +33,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         folder.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))  # nipype's descriptions
     monkeypatch.setenv("IMCACHE_BASE_DIR", str(tmp_path / "base"))
     monkeypatch.delenv("IMCACHE_PATH", raising=False)
     monkeypatch.delenv("FSLOUTPUTTYPE", raising=False)

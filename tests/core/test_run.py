@@ -304,3 +304,40 @@ def test_a_full_disk_says_what_failed_attempts_take(
     assert result.exit_code == 1, result.stderr
     assert "failed attempts take 5000 bytes of the cache" in result.stderr
     assert "'imcache clear --failed' removes them" in result.stderr
+
+
+def test_a_request_that_does_not_hold_leaves_no_lock_behind(
+    counting_mrcat: Calls, pair: tuple[Path, Path], drop_own_holds: None
+) -> None:
+    import os
+
+    from imcache.core import lock
+    from imcache.core.plan import RunRequest
+    from imcache.core.run import run
+
+    class Quiet:
+        echo = None
+
+        def waiting(self, plan: object) -> None: ...
+        def running(self, plan: object) -> None: ...
+        def warning(self, message: str) -> None: ...
+
+    def request(hold: bool) -> RunRequest:
+        return RunRequest(
+            interface="mrtrix3.MRCat",
+            words=[],
+            values={"in_files": [str(p) for p in pair]},
+            base_dir=os.environ["IMCACHE_BASE_DIR"],
+            cwd=os.getcwd(),
+            env=dict(os.environ),
+            hold=hold,
+        )
+
+    ran = run(request(hold=False), Quiet())  # a miss
+    lock_path = ran.plan.store.lock_path(ran.plan.interface.name, ran.plan.key)
+    assert lock_path not in lock._HELD
+    hit = run(request(hold=False), Quiet())  # a hit
+    assert hit.cached and lock_path not in lock._HELD
+    run(request(hold=True), Quiet())  # the CLI's way: held until the process exits
+    assert lock_path in lock._HELD
+    assert counting_mrcat() == 1

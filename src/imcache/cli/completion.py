@@ -37,9 +37,10 @@ def _folders(ctx: click.Context) -> list[str]:
 
 
 def complete_interface(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
+    from imcache.core.interfaces.nipype_source import list_nipype
     from imcache.core.interfaces.registry import list_all
 
-    names = sorted({found.name for found in list_all(_folders(ctx))})
+    names = sorted({found.name for found in list_all(_folders(ctx))} | set(list_nipype()[1]))
     return [CompletionItem(name) for name in names if name.startswith(incomplete)]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from typing import Any
 
 import click
 
@@ -36,6 +37,7 @@ def interfaces(ctx: click.Context, pattern: str | None, as_json: bool) -> None:
             }
         )
         seen.add(found.name)
+    rows += _nipype_rows(settings, pattern, seen)
     for row in rows:
         row["found"] = bool(row["tool"] and which(str(row["tool"]), settings.env))
     if as_json:
@@ -49,6 +51,22 @@ def interfaces(ctx: click.Context, pattern: str | None, as_json: bool) -> None:
         note = " (shadowed)" if row["shadowed"] else ""
         on_path = "" if row["found"] else " [not on PATH]"
         click.echo(f"{row['name']:<{width}}  {row['tool']}{on_path}  {row['path']}{note}")
+
+
+def _nipype_rows(settings: Settings, pattern: str | None, seen: set[str]) -> list[dict[str, Any]]:
+    """nipype's interfaces, last on the search path (the first listing imports nipype)."""
+    from imcache.core.interfaces.nipype_source import list_nipype
+
+    catalogue, names = list_nipype(settings.env)
+    rows = []
+    for name, tool in sorted(names.items()):
+        if name in seen or (pattern and not _matches(name, pattern)):
+            continue  # a definition earlier on the path holds the name: nipype's is not used
+        path = f"{catalogue}: nipype.interfaces.{name}"
+        rows.append(
+            {"name": name, "tool": tool, "catalogue": catalogue, "path": path, "shadowed": False}
+        )
+    return rows
 
 
 def _matches(name: str, pattern: str) -> bool:

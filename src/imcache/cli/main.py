@@ -35,6 +35,8 @@ COMMANDS = {
     "explain": "imcache.cli.explain_cmd:explain_cmd",
     "config": "imcache.cli.config_cmd:config",
     "completion": "imcache.cli.config_cmd:completion",
+    "remote": "imcache.cli.remote_cmd:remote",
+    "push": "imcache.cli.remote_cmd:push",
 }
 
 
@@ -133,10 +135,20 @@ def _write_crash_log() -> str:
     help="Colours: auto (on a terminal), always (pipes and logs too), never; spinners, bars and "
     "tables only ever on a terminal. [env: IMCACHE_COLOR]",
 )
+@click.option(
+    "--remote",
+    metavar="URL",
+    help="A shared remote cache behind the local one, s3://BUCKET[/PREFIX]: fetched on a miss, "
+    "pushed to after a run. [env: IMCACHE_REMOTE; see docs/remote.md]",
+)
 @click.version_option(__version__, prog_name="imcache")
 @click.pass_context
 def cli(
-    ctx: click.Context, base_dir: str | None, catalogues: tuple[str, ...], color: str | None
+    ctx: click.Context,
+    base_dir: str | None,
+    catalogues: tuple[str, ...],
+    color: str | None,
+    remote: str | None,
 ) -> None:
     """Run command-line tools from Boutiques definitions, and reuse identical earlier runs.
 
@@ -146,7 +158,8 @@ def cli(
     from imcache.core.config import load_config
 
     cwd = os.getcwd()
-    config = load_config({"base_dir": base_dir, "color": color}, os.environ, cwd)
+    flags = {"base_dir": base_dir, "color": color, "remote": remote}
+    config = load_config(flags, os.environ, cwd)
     ctx.obj = Settings(
         base_dir=config.base_dir.value,
         catalogues=list(catalogues),

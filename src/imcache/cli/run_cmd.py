@@ -13,7 +13,7 @@ import click
 from imcache.cli.common import EXIT_CODES_HELP, Settings, ToolEcho, echo_line, on_terminal, say
 from imcache.core.errors import UsageError
 from imcache.core.export import Placed, export_outputs, parse_exports
-from imcache.core.plan import Plan, RunRequest, plan_run
+from imcache.core.plan import Plan, RunRequest, complete_plan, plan_run
 from imcache.core.run import RunResult, look_up
 from imcache.core.run import run as run_interface
 
@@ -219,7 +219,7 @@ def run(
         show_interface_help(ctx, settings, name)
         return
     if dry_run:
-        _dry_run(plan_run(request), as_json, force)
+        _dry_run(complete_plan(plan_run(request)), as_json, force)
         return
     reporter = StderrReporter(request.progress, spinner=_redraw_wanted())
     try:
@@ -227,6 +227,10 @@ def run(
     finally:
         reporter.end_progress()
     _check_produced(result, get_name)
+    if result.remote_bytes is not None:
+        say(
+            f"{name}: fetched from remote ({result.remote_bytes} bytes, key {result.plan.key[:12]})"
+        )
     if result.cached:
         say(f"{name}: collecting precomputed outputs (key {result.plan.key[:12]})", "hit")
     else:
@@ -276,8 +280,8 @@ def _progress_bar() -> Any:
 
 def _check_produced(result: RunResult, get_name: str | None) -> None:
     """A declared but optional output may be absent from this run's results."""
-    if get_name is not None and get_name not in result.outputs:
-        names = ", ".join(sorted(result.outputs)) or "none"
+    if get_name is not None and get_name not in {**result.outputs, **result.values}:
+        names = ", ".join(sorted({**result.outputs, **result.values})) or "none"
         raise UsageError(
             f"{result.plan.interface.name}: this run produced no {get_name!r}",
             f"it produced: {names}",
@@ -287,6 +291,9 @@ def _check_produced(result: RunResult, get_name: str | None) -> None:
 def _print_result(
     result: RunResult, as_json: bool, get_name: str | None, placed: list[Placed]
 ) -> None:
+    if get_name is not None and get_name in result.values:
+        echo_line(_value_text(result.values[get_name]))
+        return
     if get_name is not None:
         value = result.outputs[get_name]
         for path in value if isinstance(value, list) else [value]:
@@ -301,8 +308,16 @@ def _print_result(
     for output_name, value in result.outputs.items():
         paths = value if isinstance(value, list) else [value]
         echo_line(f"{output_name}: " + " ".join(paths))
+    for output_name, value in result.values.items():
+        echo_line(f"{output_name}: {_value_text(value)}")
     for path in result.extra_files:
         echo_line(f"(extra): {path}")
+
+
+def _value_text(value: Any) -> str:
+    """An output that is a value (nipype's fsl.ImageStats out_stat): numbers, space separated."""
+    items = value if isinstance(value, list) else [value]
+    return " ".join(str(item) for item in items)
 
 
 def result_json(result: RunResult) -> dict[str, Any]:
@@ -311,7 +326,7 @@ def result_json(result: RunResult) -> dict[str, Any]:
         "key": result.plan.key,
         "cached": result.cached,
         "work_dir": result.plan.entry,
-        "outputs": result.outputs,
+        "outputs": {**result.outputs, **result.values},
         "extra_files": result.extra_files,
         "exit_code": result.exit_code,
         "argv": result.plan.argv,

@@ -31,6 +31,8 @@ def stats_cmd(store: Store, as_json: bool) -> None:
         f"hits: {events.get('hit', 0)}, misses: {events.get('miss', 0)}, "
         f"failures: {events.get('fail', 0)}{since}"
     )
+    if remote_line(events):
+        click.echo(remote_line(events))
     for name, row in found.per_interface.items():
         click.echo(
             f"  {name}: {count(row.get('entries', 0), 'entry', 'entries')}, "
@@ -52,6 +54,8 @@ def _table(found: Stats) -> None:
         f"[red]failures {events.get('fail', 0)}[/]{since}",
         highlight=False,
     )
+    if remote_line(events):
+        out.print(remote_line(events), highlight=False, markup=False)
     if not found.per_interface:
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -67,3 +71,14 @@ def _table(found: Stats) -> None:
             str(row.get("misses", 0)),
         )
     out.print(table)
+
+
+def remote_line(events: dict[str, int]) -> str:
+    """The remote tier's counts, once it was used: fetched, pushed, and failures (never silent)."""
+    names = ("remote-hit", "remote-miss", "remote-push", "remote-fail")
+    if not any(events.get(name) for name in names):
+        return ""
+    return (
+        f"remote: {events.get('remote-hit', 0)} hits, {events.get('remote-miss', 0)} misses, "
+        f"{events.get('remote-push', 0)} pushes, {events.get('remote-fail', 0)} failures"
+    )

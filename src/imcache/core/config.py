@@ -10,12 +10,15 @@ project's `imcache.toml` (the nearest one in the working folder or above it), th
 | path | (--interfaces come first) | IMCACHE_PATH (colon separated) | interfaces (list) | none |
 | color | --color | IMCACHE_COLOR (NO_COLOR counts as never) | color | auto |
 | fsl_output_type | - | FSLOUTPUTTYPE (FSL's own) | fsl-output-type | each definition's |
+| remote | --remote | IMCACHE_REMOTE (s3://BUCKET[/PREFIX]) | remote | none |
 
 `--interfaces DIR` folders are searched first, then `path`, then the built-in catalogue. Paths in
 a file are relative to that file's folder. A file's `path` and `fsl-output-type` reach the core
 as the environment variables they stand for (`core_env`), so they enter the key exactly as
-`IMCACHE_PATH` and `FSLOUTPUTTYPE` would. The files are read only when they exist:
-a hit without them pays one `stat` per folder up to the root, and imports no TOML parser.
+`IMCACHE_PATH` and `FSLOUTPUTTYPE` would; `remote` reaches it as `IMCACHE_REMOTE` (see
+core/remote/settings.py for its mode, endpoint and credentials, which are variables only).
+The files are read only when they exist: a hit without them pays one `stat` per folder up to
+the root, and imports no TOML parser.
 
 A file is used only if it is owned by the current user or by root and is writable by nobody
 else (git's `safe.directory` lesson, CVE-2022-24765; ssh's rule for its config): an imcache.toml
@@ -42,6 +45,7 @@ FILE_KEYS = {
     "interfaces": "path",
     "color": "color",
     "fsl-output-type": "fsl_output_type",
+    "remote": "remote",
 }
 
 
@@ -64,6 +68,7 @@ class Config:
     path: Setting  # catalogue folders searched after --interfaces, before the built-ins
     color: Setting
     fsl_output_type: Setting  # None: each definition's own default
+    remote: Setting  # None: no remote tier
     files: tuple[SettingsFile, ...] = ()  # every settings file found, used or ignored
 
     def warnings(self) -> list[str]:
@@ -71,7 +76,7 @@ class Config:
         return [f"ignored {f.path}: {f.ignored}" for f in self.files if f.ignored]
 
     def all(self) -> list[Setting]:
-        return [self.base_dir, self.path, self.color, self.fsl_output_type]
+        return [self.base_dir, self.path, self.color, self.fsl_output_type, self.remote]
 
     def core_env(self, environ: Mapping[str, str]) -> dict[str, str]:
         """The environment the core sees: a file's settings where the variable is unset."""
@@ -80,6 +85,8 @@ class Config:
             env["IMCACHE_PATH"] = ":".join(self.path.value)
         if self.fsl_output_type.value and "FSLOUTPUTTYPE" not in env:
             env["FSLOUTPUTTYPE"] = self.fsl_output_type.value
+        if self.remote.value:  # already the flag's, the variable's or a file's, in that order
+            env["IMCACHE_REMOTE"] = self.remote.value
         return env
 
 
@@ -94,6 +101,7 @@ def load_config(flags: Mapping[str, Any], env: Mapping[str, str], cwd: str) -> C
         "path": Setting("path", [], "default (none)"),
         "color": Setting("color", "auto", "default"),
         "fsl_output_type": Setting("fsl_output_type", None, "default (each definition's)"),
+        "remote": Setting("remote", None, "default (none)"),
     }
     for path, values in layers:
         for name, value in values.items():
@@ -128,6 +136,8 @@ def _from_env(env: Mapping[str, str]) -> list[tuple[str, Any, str]]:
         found.append(("color", color, "IMCACHE_COLOR"))
     if env.get("FSLOUTPUTTYPE"):
         found.append(("fsl_output_type", env["FSLOUTPUTTYPE"], "FSLOUTPUTTYPE"))
+    if env.get("IMCACHE_REMOTE"):
+        found.append(("remote", env["IMCACHE_REMOTE"], "IMCACHE_REMOTE"))
     return found
 
 
@@ -137,6 +147,8 @@ def _from_flags(flags: Mapping[str, Any]) -> dict[str, tuple[Any, str]]:
         found["base_dir"] = (flags["base_dir"], "--base-dir")
     if flags.get("color"):
         found["color"] = (flags["color"], "--color")
+    if flags.get("remote"):
+        found["remote"] = (flags["remote"], "--remote")
     return found
 
 
@@ -230,6 +242,8 @@ def _file_value(path: str, key: str, value: Any, folder: str) -> Any:
         return [os.path.join(folder, os.path.expanduser(v)) for v in value]
     if key == "color":
         return _choice(_text(value, where), COLORS, where)
+    if key == "remote":
+        return _text(value, where)
     return _choice(_text(value, where), FSL_TYPES, where)
 
 

@@ -61,6 +61,11 @@ def record_check(record: dict[str, Any]) -> str:
     return xxhash.xxh3_128_hexdigest(json.dumps(content, sort_keys=True).encode())
 
 
+def is_value(item: Any) -> bool:
+    """An output that is a value (a number, a list: nipype's), kept as {"value": ...}."""
+    return isinstance(item, dict) and "value" in item and "path" not in item
+
+
 def output_damage(
     entry: str, record: dict[str, Any], memo: DigestMemo | None = None, *, rehash: bool = True
 ) -> str:
@@ -71,6 +76,8 @@ def output_damage(
     real_entry: str | None = None
     files = record.get("files")
     for value in record.get("outputs", {}).values():
+        if is_value(value):
+            continue
         for item in value if isinstance(value, list) else [value]:
             try:
                 relative = item["path"]

@@ -16,6 +16,18 @@ class ImcacheError(Exception):
     def __str__(self) -> str:
         return f"{self.message}; {self.hint}" if self.hint else self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Whole across pickling (a worker of a process pool raising it): every attribute kept,
+        # whatever the subclass's own arguments.
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[ImcacheError], args: tuple[object, ...], state: dict[str, object]) -> object:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class UsageError(ImcacheError):
     """Bad arguments on the command line: nothing was run (exit 2)."""
@@ -53,11 +65,20 @@ class CacheError(ImcacheError):
 class ToolFailedError(ImcacheError):
     """The wrapped program failed; imcache exits with the program's own code."""
 
-    def __init__(self, message: str, hint: str, tool_exit_code: int) -> None:
+    def __init__(
+        self,
+        message: str,
+        hint: str,
+        tool_exit_code: int,
+        kept_dir: str | None = None,
+        stderr_tail: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(message, hint)
         # A signal death shows as a negative returncode; shells report 128+N.
         self.exit_code = tool_exit_code if tool_exit_code > 0 else 128 - tool_exit_code
         self.tool_exit_code = tool_exit_code
+        self.kept_dir = kept_dir  # the failed attempt, logs included, set aside for a look
+        self.stderr_tail = stderr_tail  # the last lines the tool wrote to stderr
 
 
 class OutputsMissingError(ImcacheError):
@@ -83,3 +104,16 @@ class OutputStillWrittenError(ImcacheError):
 
 class OutputLinkError(ImcacheError):
     """An output is a symbolic link out of its entry: what it names is not the cache's to keep."""
+
+
+class RemoteError(ImcacheError):
+    """The remote tier (an S3 bucket) cannot be reached, read or written: a run goes on without
+    it (a warning and a counter); `imcache remote check` and `imcache push` report it."""
+
+
+class RemoteDataError(RemoteError):
+    """What the remote holds is wrong (a tampered or missing blob, an edited record): not used."""
+
+
+class RemoteDeniedError(RemoteError):
+    """The remote refused these credentials the operation (HTTP 401/403): read-only, or wrong."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 
 LAYOUT = 1  # the version of this layout, kept in LAYOUT_FILE and in every record
 
@@ -23,8 +24,10 @@ EVENTS = "events.log"  # hits, misses and failures, one line each, for `imcache 
 SESSION = "session.json"  # the latest `imcache session start`
 SESSIONS_LOG = "sessions.log"  # every session start, appended
 MEMO_FOLDER = "digests"  # the digest memo
+REMOTE_PROBES = "remote-probes.json"  # which remotes honour create-only writes (see below)
 ROOT_FILES = frozenset(
     {
+        REMOTE_PROBES,
         CACHEDIR_TAG_FILE,
         README_FILE,
         GITIGNORE_FILE,
@@ -69,7 +72,8 @@ KEY_PREFIX_PATTERN = re.compile(r"[0-9a-f]{4,32}")  # what `imcache show` takes
 LOCK_SUFFIX = ".lock"
 FAILED = "failed"  # <key>.failed-<time>-<pid>: a failed attempt, kept for inspection
 DELETING = "deleting"  # <key>.deleting-<pid>: an entry on its way out
-LEFTOVER_PATTERN = re.compile(r"([0-9a-f]{32})\.(failed|deleting)-.+")
+FETCHING = "fetching"  # <key>.fetching-<pid>: an entry being fetched from the remote
+LEFTOVER_PATTERN = re.compile(r"([0-9a-f]{32})\.(failed|deleting|fetching)-.+")
 TEMPORARY_MARK = ".tmp-"  # <name>.tmp-<pid>[-<thread>]: a file being written atomically
 
 
@@ -104,13 +108,17 @@ def is_failed(name: str) -> bool:
     return f".{FAILED}-" in name
 
 
+def fetching_name(entry: str) -> str:
+    return f"{entry}.{FETCHING}-{os.getpid()}"
+
+
 def is_deleting(name: str) -> bool:
     return f".{DELETING}-" in name
 
 
-def attempts_of(key: str) -> tuple[str, str]:
+def attempts_of(key: str) -> tuple[str, str, str]:
     """Prefixes of the names that earlier attempts at `key` leave beside it."""
-    return (f"{key}.{FAILED}-", f"{key}.{DELETING}-")
+    return (f"{key}.{FAILED}-", f"{key}.{DELETING}-", f"{key}.{FETCHING}-")
 
 
 def key_of_leftover(name: str) -> str:
@@ -125,3 +133,36 @@ def temporary_name(path: str, *, per_thread: int | None = None) -> str:
 
 def is_temporary(name: str) -> bool:
     return TEMPORARY_MARK in name
+
+
+# --- nipype descriptions (per user, per nipype version) ------------------------------------------
+NIPYPE_DIST = re.compile(r"nipype-([0-9][^-]*)\.dist-info")  # the installed nipype's metadata
+NIPYPE_INDEX = "index.json"  # a package's interface names, beside their descriptions
+
+
+def nipype_descriptions(env: Mapping[str, str], version: str) -> str:
+    """$XDG_CACHE_HOME/imcache/nipype/<version>/: what nipype's specs say, derived once."""
+    cache_home = env.get("XDG_CACHE_HOME") or os.path.join(env.get("HOME", "~"), ".cache")
+    return os.path.join(os.path.expanduser(cache_home), "imcache", "nipype", version)
+
+
+# --- the remote tier (an S3 bucket, IMCACHE_REMOTE=s3://BUCKET[/PREFIX]) -------------------------
+# Bazel's split: each distinct file once, by content (`cas/<aa>/<sha256>`), and one small action
+# record per key (`ac/<Interface>/<key>.json`), written last and create-only: the first one stands.
+REMOTE_LAYOUT = 1  # kept in every action record
+REMOTE_CAS = "cas"
+REMOTE_AC = "ac"
+REMOTE_PROBE_FOLDER = "probes"  # `probes/<host>-<pid>-<time>`: the create-only probe's object
+SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+
+
+def remote_blob(sha256: str) -> str:
+    return f"{REMOTE_CAS}/{sha256[:2]}/{sha256}"
+
+
+def remote_record(interface: str, key: str) -> str:
+    return f"{REMOTE_AC}/{interface}/{key}.json"
+
+
+def remote_probe(tag: str) -> str:
+    return f"{REMOTE_PROBE_FOLDER}/{tag}"

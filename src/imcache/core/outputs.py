@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from imcache import __version__
-from imcache.core.entry import output_signature
+from imcache.core.entry import is_value, output_signature
 from imcache.core.errors import UsageError
 from imcache.core.hashing import KEY_FORMAT
 from imcache.core.interfaces.render import PlannedOutput
@@ -48,6 +48,18 @@ def write_config_files(plan: Plan, entry: str) -> None:
                 raise
 
 
+def outputs_of(plan: Plan, entry: str) -> tuple[dict[str, Any], list[str]]:
+    """The planned outputs, or for a nipype interface those nipype's output listing names."""
+    if not plan.interface.extension.nipype_class:
+        return collect_outputs(entry, plan.outputs)
+    from imcache.core.interfaces.nipype_render import nipype_outputs
+    from imcache.core.layout import STDOUT_LOG
+
+    with open(os.path.join(entry, STDOUT_LOG), encoding="utf-8", errors="replace") as handle:
+        stdout = handle.read()
+    return nipype_outputs(plan.interface, plan.values, plan.env_values, entry, stdout)
+
+
 def collect_outputs(entry: str, planned: list[PlannedOutput]) -> tuple[dict[str, Any], list[str]]:
     """Declared outputs as {name: {path, size}} (a list for list outputs), and what is missing."""
     found: dict[str, Any] = {}
@@ -76,10 +88,12 @@ def _describe(entry: str, relative: str) -> dict[str, Any]:
 
 
 def output_items(outputs: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(output name, item) for every collected output file, list outputs item by item."""
+    """(output name, item) for every collected output file, list outputs item by item (value
+    outputs, nipype's numbers and lists, are no files and are left out)."""
     return [
         (name, item)
         for name, value in outputs.items()
+        if not is_value(value)
         for item in (value if isinstance(value, list) else [value])
     ]
 
@@ -122,7 +136,8 @@ def extra_files(entry: str, outputs: dict[str, Any]) -> list[str]:
     declared = set()
     for value in outputs.values():
         for item in value if isinstance(value, list) else [value]:
-            declared.add(item["path"])
+            if "path" in item:  # not a value output
+                declared.add(item["path"])
     extra = []
     for folder, dirs, files in os.walk(entry):
         relative_folder = os.path.relpath(folder, entry)

@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from imcache.core.datatype import datatype
+from imcache.core.datatype import datatype, replace
 from imcache.core.errors import UsageError
 from imcache.core.hashing import (
     KEY_FORMAT,
@@ -20,17 +20,19 @@ from imcache.core.hashing import (
     Seen,
     digest_file,
 )
-from imcache.core.interfaces.arguments import parse_words
+from imcache.core.interfaces.arguments import given_values, parse_words
 from imcache.core.interfaces.model import FileArg, Interface, SubArg, Values
 from imcache.core.interfaces.registry import resolve, search_path
 from imcache.core.interfaces.render import PlannedOutput, plan_outputs, render_argv
-from imcache.core.interfaces.values import relevant_env, resolve_values
+from imcache.core.interfaces.values import PYTHON_NAMES, relevant_env, resolve_values
 from imcache.core.layout import MEMO_FOLDER, cache_root
 from imcache.core.store import Store
 
 
 @datatype
 class RunRequest:
+    """What either face asks of the core: the CLI gives `words`, the Python face `values`."""
+
     interface: str
     words: list[str]
     base_dir: str
@@ -43,6 +45,11 @@ class RunRequest:
     progress: Progress | None = None  # told of input bytes hashed (the memo's misses)
     depends: tuple[str, ...] = ()  # `--depends PATH`: files in the key, never on the command line
     read_only: bool = False  # `imcache explain`: the digest memo is read, never written
+    values: Mapping[str, object] | None = None  # Python keyword values, instead of `words`
+    # Keep a shared lock on the entry until the process exits, so that a concurrent `clear`
+    # cannot remove what it prints: right for a short CLI process, wrong for a notebook.
+    hold: bool = True
+    definition: Interface | None = None  # `interface` already resolved (the Python face's memo)
 
 
 @datatype
@@ -72,9 +79,15 @@ class Plan:
 
 
 def plan_run(request: RunRequest) -> Plan:
-    interface = resolve(request.interface, search_path(request.catalogues, request.env))
-    raw = parse_words(interface, request.words)
-    values = resolve_values(interface, raw, request.env, request.cwd)
+    interface = request.definition or resolve(
+        request.interface, search_path(request.catalogues, request.env)
+    )
+    env, cwd = request.env, request.cwd
+    if request.values is None:
+        values = resolve_values(interface, parse_words(interface, request.words), env, cwd)
+    else:
+        raw = given_values(interface, request.values)
+        values = resolve_values(interface, raw, env, cwd, names=PYTHON_NAMES)
     env_values = relevant_env(interface, request.env)
     outputs = plan_outputs(interface, values, env_values)
     for wanted in (request.wanted_output, *request.exported):
@@ -124,6 +137,17 @@ def _depends(request: RunRequest) -> list[str]:
                 "name a file that the tool reads by itself, and that exists",
             )
     return paths
+
+
+def complete_plan(plan: Plan) -> Plan:
+    """A nipype interface's argv (and the environment it sets) is nipype's own, asked only when
+    a run needs it (a miss, a dry run): a hit never imports nipype."""
+    if not plan.interface.extension.nipype_class:
+        return plan
+    from imcache.core.interfaces.nipype_render import nipype_argv
+
+    argv, env_values = nipype_argv(plan.interface, plan.values, plan.env_values)
+    return replace(plan, argv=argv, env_values=env_values)
 
 
 def _file_paths(values: list[Any]) -> list[str]:

@@ -1,8 +1,9 @@
 """`imcache run`: hand back a complete entry for the plan's key, or run the tool once.
 
 The locking protocol: look up under a shared lock (a hit, kept until we exit so that `clear`
-cannot pull it away); else take the entry's lock, look again, run, check, publish. Planning the
-key is core/plan.py; what a miss leaves in the entry (outputs, record) is core/outputs.py.
+cannot pull it away, unless the request says not to hold it); else take the entry's lock, look
+again, run, check, publish. Planning the key is core/plan.py; what a miss leaves in the entry
+(outputs, record) is core/outputs.py.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import os
 from collections.abc import Mapping
 from typing import Any, BinaryIO, Protocol
 
-from imcache.core.datatype import datatype, field
-from imcache.core.entry import output_damage
+from imcache.core.datatype import datatype, field, replace
+from imcache.core.entry import is_value, output_damage
 from imcache.core.errors import (
     CacheError,
     InputChangedError,
@@ -25,9 +26,9 @@ from imcache.core.errors import (
     ToolNotFoundError,
 )
 from imcache.core.hashing import DigestMemo, changed_since, file_digests
-from imcache.core.layout import MEMO_FOLDER, RECORD, USED_MARK
+from imcache.core.layout import MEMO_FOLDER, RECORD, STDERR_LOG, USED_MARK
 from imcache.core.lock import EntryLock
-from imcache.core.plan import Plan, RunRequest, plan_run
+from imcache.core.plan import Plan, RunRequest, complete_plan, plan_run
 from imcache.core.store import cache_errors
 
 OutputPaths = dict[str, str | list[str]]
@@ -41,6 +42,8 @@ class RunResult:
     extra_files: list[str] = field(default_factory=list)
     exit_code: int = 0
     seconds: float | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # outputs that are values, not files
+    remote_bytes: int | None = None  # fetched from the remote tier: how many bytes
 
 
 class Reporter(Protocol):
@@ -70,12 +73,15 @@ def look_up(plan: Plan, reporter: Reporter | None = None) -> RunResult | None:
         return None
     if record is None:
         return None
+    if plan.interface.extension.nipype_class:  # nipype's argv, as the miss recorded it
+        plan = replace(plan, argv=list(record.get("argv", plan.argv)))
     return RunResult(
         plan=plan,
         cached=True,
         outputs=_absolute(plan.entry, record.get("outputs", {})),
         extra_files=[os.path.join(plan.entry, p) for p in record.get("extra_files", [])],
         seconds=record.get("seconds"),
+        values=_values(record.get("outputs", {})),
     )
 
 
@@ -83,9 +89,10 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
     plan = plan_run(request)
     plan.store.refuse_link()
     if not request.force:
-        hit = _shared_hit(plan, reporter)
+        hit = _shared_hit(plan, reporter, request.hold)
         if hit is not None:
             return hit
+    plan = complete_plan(plan)
     if plan.tool.path is None:
         raise ToolNotFoundError(
             f"{plan.tool.name!r} (run by {plan.interface.name}) is not on PATH",
@@ -100,22 +107,26 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
     try:
         # Lock, then look again: another process may have finished this key meanwhile.
         hit = None if request.force else look_up(plan, reporter)
+        if hit is None and not request.force:
+            hit = _from_remote(plan, request.env, reporter)
         if hit is None:
             try:
-                hit = _execute(plan, request.env, reporter)
+                hit = _to_remote(_execute(plan, request.env, reporter), request, reporter)
             except CacheError as exc:
                 _say_what_failures_take(plan, exc)
                 raise
-        else:
+        elif hit.remote_bytes is None:
             _used(plan, "hit")
-        lock.hold_until_exit()
+        if request.hold:
+            lock.hold_until_exit()
         return hit
     finally:
         lock.release()
 
 
-def _shared_hit(plan: Plan, reporter: Reporter) -> RunResult | None:
-    """A hit under a shared lock, kept until we exit, so that `clear` cannot pull it away."""
+def _shared_hit(plan: Plan, reporter: Reporter, hold: bool) -> RunResult | None:
+    """A hit under a shared lock: kept until we exit if `hold`, so that `clear` cannot pull it
+    away; else let go once the hit is noted (what the caller holds is then unprotected)."""
     # A stat, not a read: the record is read once, below, under the lock. No record, no lock
     # file made for a miss here; a damaged entry is reported once, under the run's lock.
     if not os.path.exists(os.path.join(plan.entry, RECORD)):
@@ -128,8 +139,63 @@ def _shared_hit(plan: Plan, reporter: Reporter) -> RunResult | None:
         lock.release()
         return None
     _used(plan, "hit")
-    lock.hold_until_exit()
+    if hold:
+        lock.hold_until_exit()
+    else:
+        lock.release()
     return hit
+
+
+def _from_remote(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResult | None:
+    """A local miss: the remote tier's entry for this key, fetched into the local cache."""
+    if not env.get("IMCACHE_REMOTE"):
+        return None
+    from imcache.core.remote.flow import fetch_for_run  # a miss with a remote only
+
+    fetched = fetch_for_run(plan.store, plan.interface.name, plan.key, env, reporter.warning)
+    hit = look_up(plan, reporter) if fetched is not None else None
+    if hit is None or fetched is None:
+        return None
+    plan.store.touch_used_mark(plan.entry)
+    return RunResult(
+        plan=plan,
+        cached=True,
+        outputs=hit.outputs,
+        extra_files=hit.extra_files,
+        seconds=hit.seconds,
+        values=hit.values,
+        remote_bytes=fetched.bytes,
+    )
+
+
+def _to_remote(ran: RunResult, request: RunRequest, reporter: Reporter) -> RunResult:
+    """After a run: push it. If another publisher won the key meanwhile, theirs is the result
+    (unless --force asked for this run's own)."""
+    if not request.env.get("IMCACHE_REMOTE"):
+        return ran
+    from imcache.core.remote.flow import push_for_run  # a run with a remote only
+
+    plan = ran.plan
+    adopted = push_for_run(
+        plan.store,
+        plan.interface.name,
+        plan.key,
+        request.env,
+        reporter.warning,
+        adopt=not request.force,
+    )
+    hit = look_up(plan, reporter) if adopted is not None else None
+    if hit is None:
+        return ran
+    return RunResult(
+        plan=plan,
+        cached=False,
+        outputs=hit.outputs,
+        extra_files=hit.extra_files,
+        seconds=ran.seconds,
+        values=hit.values,
+        remote_bytes=adopted.bytes if adopted is not None else None,
+    )
 
 
 def _used(plan: Plan, event: str) -> None:
@@ -143,8 +209,8 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
     # A miss only: a hit neither writes outputs nor starts a process.
     from imcache.core.outputs import (
         build_record,
-        collect_outputs,
         extra_files,
+        outputs_of,
         stamp_signatures,
         write_config_files,
     )
@@ -171,9 +237,11 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
             f"{plan.tool.name} ({plan.interface.name}) {_failure(completed.exit_code)}",
             f"its logs are kept in {kept}",
             completed.exit_code,
+            kept_dir=kept,
+            stderr_tail=_last_lines(os.path.join(kept, STDERR_LOG)),
         )
     _refuse_changed_inputs(plan, entry)
-    outputs, missing = collect_outputs(entry, plan.outputs)
+    outputs, missing = outputs_of(plan, entry)
     if missing:
         kept = plan.store.keep_failed(entry)
         raise OutputsMissingError(
@@ -202,6 +270,7 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
         outputs=_absolute(entry, outputs),
         extra_files=[os.path.join(entry, p) for p in extra],
         seconds=completed.seconds,
+        values=_values(outputs),
     )
 
 
@@ -264,6 +333,17 @@ def _refuse_still_written(plan: Plan, entry: str, outputs: dict[str, Any]) -> No
         )
 
 
+def _last_lines(path: str, count: int = 10, tail_bytes: int = 8192) -> tuple[str, ...]:
+    """The end of a log, for the exception a caller sees (the whole log stays on disk)."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(max(0, os.fstat(log.fileno()).st_size - tail_bytes))
+            text = log.read().decode("utf-8", "replace")
+    except OSError:
+        return ()
+    return tuple(text.splitlines()[-count:])
+
+
 def _refuse_changed_inputs(plan: Plan, entry: str) -> None:
     """Outputs made from inputs that changed after we hashed them belong to no key: keep none."""
     changed = changed_since(plan.seen)
@@ -280,11 +360,17 @@ def _refuse_changed_inputs(plan: Plan, entry: str) -> None:
 def _absolute(entry: str, outputs: dict[str, Any]) -> OutputPaths:
     result: OutputPaths = {}
     for name, value in outputs.items():
+        if is_value(value):
+            continue
         if isinstance(value, list):
             result[name] = [os.path.join(entry, _path_of(i)) for i in value]
         else:
             result[name] = os.path.join(entry, _path_of(value))
     return result
+
+
+def _values(outputs: dict[str, Any]) -> dict[str, Any]:
+    return {name: item["value"] for name, item in outputs.items() if is_value(item)}
 
 
 def _path_of(item: Any) -> str:

@@ -23,7 +23,16 @@ class Stats:
     since: str | None
 
 
-PLURAL = {"hit": "hits", "miss": "misses", "fail": "failures"}
+PLURAL = {
+    "hit": "hits",
+    "miss": "misses",
+    "fail": "failures",
+    # the remote tier's (core/remote/flow.py): fetched, not there, pushed, failed
+    "remote-hit": "remote_hits",
+    "remote-miss": "remote_misses",
+    "remote-push": "pushes",
+    "remote-fail": "remote_failures",
+}
 
 
 def stats(store: Store) -> Stats:
@@ -55,6 +64,6 @@ def _events(store: Store) -> Iterator[tuple[float, str, str]]:
     ):
         for line in log:
             parts = line.split()
-            if len(parts) == 4 and parts[1] in ("hit", "miss", "fail"):
+            if len(parts) == 4 and parts[1] in PLURAL:
                 with contextlib.suppress(ValueError):
                     yield float(parts[0]), parts[1], parts[2]

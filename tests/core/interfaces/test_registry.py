@@ -51,3 +51,26 @@ def test_interfaces_marks_shadowed_definitions(
         ("from-env", False),
         ("mrcat", True),
     ]
+
+
+def test_definition_memo_reads_a_changed_definition_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imcache.core.interfaces.registry import DefinitionMemo
+
+    folder = _catalogue(tmp_path / "defs", "cat")
+    path = folder / "mrtrix3" / "MRCat.json"
+    memo = DefinitionMemo("mrtrix3.MRCat", [str(folder)])
+    monkeypatch.setattr(DefinitionMemo, "RECENT_NS", 0)  # the file was just written
+    first = memo.current()
+    assert memo.current() is first  # unchanged: not read again
+    data = json.loads(path.read_text())
+    data["description"] = "edited"
+    path.write_text(json.dumps(data))
+    edited = memo.current()
+    assert edited is not first and edited.description == "edited"
+    assert edited.digest != first.digest  # a new key: an edited definition never hits
+    monkeypatch.setattr(DefinitionMemo, "RECENT_NS", 10**12)
+    path.write_text(json.dumps({**data, "description": "again"}))
+    assert memo.current().description == "again"
+    assert memo.current() is not memo.current()  # changed moments ago: always read again

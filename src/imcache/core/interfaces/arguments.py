@@ -1,10 +1,14 @@
-"""Turn the words after `imcache run NAME` into raw values, one entry per input id.
+"""Turn the words after `imcache run NAME` (or Python's keyword values) into raw values.
 
 `--in-files a b c` gives a list input every word up to the next option; a Flag is a switch;
 `--opt=value` passes a value that starts with `--`. Both `--in-files` and `--in_files` work.
 """
 
 from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import NoReturn
 
 from imcache.core.errors import UsageError
 from imcache.core.interfaces.model import InputSpec, Interface
@@ -94,3 +98,51 @@ def _add(interface: Interface, raw: RawValues, spec: InputSpec, name: str, value
 
 def _usage(interface: Interface) -> str:
     return f"see 'imcache run {interface.name} --help'"
+
+
+def given_values(interface: Interface, given: Mapping[str, object]) -> dict[str, object]:
+    """Python keyword values as the raw form `parse_words` makes, one entry per input id.
+
+    Only the Python types are mapped here (paths to text, tuples to lists, `None` and a `False`
+    switch to "not given", as a command line can only leave them out); every check of the values
+    themselves is `resolve_values`'s, the same for both faces.
+    """
+    by_id = {spec.id: spec for spec in interface.inputs}
+    raw: dict[str, object] = {}
+    for name, value in given.items():
+        spec = by_id.get(name)
+        if spec is None:
+            _unknown_input(interface, name, sorted(by_id))
+        if value is None or (spec.type == "Flag" and value is False):
+            continue
+        raw[name] = _plain(value)
+    return raw
+
+
+def _plain(value: object) -> object:
+    """A Python value in the types the checks know: str, int, float, bool, list, dict."""
+    if isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, os.PathLike):
+        path = os.fspath(value)
+        return path if isinstance(path, str) else os.fsdecode(path)
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):  # a sub-command's values, by id
+        return {str(key): _plain(item) for key, item in value.items()}
+    if hasattr(value, "__index__"):  # numpy's integers and the like
+        return int(value.__index__())
+    if hasattr(value, "__float__"):  # numpy's floats, Decimal
+        return float(value.__float__())
+    return value  # left for the checks to name
+
+
+def _unknown_input(interface: Interface, name: str, known: list[str]) -> NoReturn:
+    import difflib  # only for a mistyped name
+
+    close = difflib.get_close_matches(name, known, n=1)
+    suggestion = f"did you mean {close[0]}? " if close else ""
+    raise UsageError(
+        f"{interface.name} has no input {name if name.isprintable() else repr(name)}",
+        f"{suggestion}its inputs are: {', '.join(known) or 'none'}",
+    )

@@ -182,6 +182,9 @@ class Extension:
     template_only: tuple[str, ...] = ()  # inputs that feed templates, never the command line
     # File input id -> the files read with each of its files, by suffix (`.bval` beside dwi.nii.gz)
     companions: dict[str, tuple[CompanionSpec, ...]] = field(default_factory=dict)
+    # A nipype interface (nipype_source.py): its class, whose own cmdline and output listing
+    # make the argv and the outputs on a miss
+    nipype_class: str = ""
 
 
 @datatype

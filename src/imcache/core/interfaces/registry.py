@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 
 from imcache.core.datatype import datatype
@@ -37,7 +38,15 @@ def search_path(extra: Sequence[str], env: Mapping[str, str]) -> list[str]:
 
 
 def resolve(name: str, folders: Sequence[str]) -> Interface:
-    found = find(name, folders)
+    return load_found(find(name, folders))
+
+
+def load_found(found: Found) -> Interface:
+    """The definition `find` found: a Boutiques file, or nipype's description of its class."""
+    if found.catalogue.startswith("nipype "):
+        from imcache.core.interfaces.nipype_source import load_nipype_interface
+
+        return load_nipype_interface(found.path, found.name)
     return load_interface(found.path, found.name)
 
 
@@ -53,6 +62,11 @@ def find(name: str, folders: Sequence[str]) -> Found:
         path = _lookup(folder, package, tool)
         if path is not None:
             return Found(name, path, folder)
+    from imcache.core.interfaces.nipype_source import find_description  # last on the path
+
+    described = find_description(package, tool)
+    if described is not None:
+        return Found(name, *described)
     known = sorted({item.name for item in list_all(folders)})
     lowered = {k.lower(): k for k in known}
     import difflib  # only for a misspelt name
@@ -116,3 +130,31 @@ def _list_folder(folder: str) -> Iterator[Found]:
                 if tool not in seen and os.path.isfile(path):
                     seen.add(tool)
                     yield Found(f"{package}.{tool}", path, folder)
+
+
+class DefinitionMemo:
+    """One interface's definition as last loaded, for a caller that resolves it again and again
+    (the Python face, in a loop): looked up along the search path each time, read again when the
+    file found is another or has changed. A file changed within the last seconds is always read
+    again (a write in the same timestamp tick as our reading would not show)."""
+
+    RECENT_NS = 2 * 10**9
+
+    def __init__(self, name: str, folders: Sequence[str]) -> None:
+        self.name = name
+        self.folders = tuple(folders)
+        # One tuple, replaced whole: threads sharing the memo never pair a file's signature
+        # with another version's definition.
+        self._last: tuple[tuple[str, int, int, int] | None, Interface] | None = None
+
+    def current(self) -> Interface:
+        found = find(self.name, self.folders)
+        info = os.stat(found.path)
+        signature = (found.path, info.st_ino, info.st_size, info.st_mtime_ns)
+        last = self._last
+        if last is not None and last[0] == signature:
+            return last[1]
+        interface = load_found(found)
+        fresh = time.time_ns() - info.st_mtime_ns < self.RECENT_NS
+        self._last = (None if fresh else signature, interface)
+        return interface

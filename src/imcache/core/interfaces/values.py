@@ -26,20 +26,32 @@ from imcache.core.interfaces.model import (
 )
 from imcache.core.interfaces.templates import Field, expand
 
+# How a face names an input in a message: the command line's option, or Python's keyword.
+CLI_NAMES = "--"
+PYTHON_NAMES = ""
+
 
 def resolve_values(
-    interface: Interface, raw: RawValues, env: Mapping[str, str], cwd: str
+    interface: Interface,
+    raw: RawValues | Mapping[str, object],
+    env: Mapping[str, str],
+    cwd: str,
+    names: str = CLI_NAMES,
 ) -> Values:
-    """Typed, checked values for every input that has one, defaults and derived defaults applied."""
-    checker = _Checker(interface.name, cwd)
-    values = checker.body_values(interface.body, dict(raw), prefix="--")
+    """Typed, checked values for every input that has one, defaults and derived defaults applied.
+
+    `raw` comes from either face (`parse_words` or `given_values`): one set of checks for both;
+    `names` says how a message names an input (`--in-files` or `in_files`)."""
+    checker = _Checker(interface.name, cwd, names)
+    values = checker.body_values(interface.body, dict(raw), prefix=names)
     for rule in interface.extension.rules:
         if rule.if_set in values:
             for input_id, allowed in rule.require.items():
                 if str(values.get(input_id)) not in allowed:
                     checker.fail(
-                        f"{_opt('--', interface.body.input(rule.if_set))} needs "
-                        f"{_opt('--', interface.body.input(input_id))} to be one of {list(allowed)}"
+                        f"{_opt(names, interface.body.input(rule.if_set))} needs "
+                        f"{_opt(names, interface.body.input(input_id))} to be one of "
+                        f"{list(allowed)}"
                     )
     _apply_derived_defaults(interface, values, env, checker)
     return values
@@ -60,19 +72,19 @@ def relevant_env(interface: Interface, env: Mapping[str, str]) -> dict[str, str]
 
 
 def _opt(prefix: str, spec: InputSpec) -> str:
-    return spec.option if prefix == "--" else f"{prefix}{spec.id}"
+    return spec.option if prefix == CLI_NAMES else f"{prefix}{spec.id}"
 
 
 class _Checker:
-    def __init__(self, interface_name: str, cwd: str) -> None:
+    def __init__(self, interface_name: str, cwd: str, names: str = CLI_NAMES) -> None:
         self.interface_name = interface_name
         self.cwd = cwd
+        self.names = names
 
     def fail(self, message: str) -> NoReturn:
-        raise UsageError(
-            f"{self.interface_name}: {message}",
-            f"see 'imcache run {self.interface_name} --help'",
-        )
+        name = self.interface_name
+        where = f"'imcache run {name} --help'" if self.names == CLI_NAMES else f"help() of {name}"
+        raise UsageError(f"{name}: {message}", f"see {where}")
 
     def body_values(self, body: Body, raw: dict[str, object], prefix: str) -> Values:
         values: Values = {}
@@ -232,7 +244,7 @@ class _Checker:
         for spec in body.inputs:
             if spec.default is None or spec.id in values or spec.id in blocked:
                 continue
-            values[spec.id] = self.value(spec, spec.default, "default of --")
+            values[spec.id] = self.value(spec, spec.default, f"default of {self.names}")
 
 
 def _parse_number(raw: object) -> int | float | None:
@@ -289,5 +301,5 @@ def _apply_derived_defaults(
             text = expand(template, lookup, interface.extension.maps, fail)
             if text is not None:
                 spec = interface.body.input(input_id)
-                values[input_id] = checker.value(spec, text, "--")
+                values[input_id] = checker.value(spec, text, checker.names)
                 break
