@@ -63,8 +63,22 @@ def install_action(
     except BaseException:
         remove_tree_quietly(private)
         raise
-    store.publish(entry, action["record"])
+    store.publish(entry, _stamped(store, entry, action["record"]))
     return Fetched(entry=entry, bytes=total, action=action)
+
+
+def _stamped(store: Store, entry: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The record with each output's signature of the files as placed here: the publisher's
+    inodes and times are not ours, and a hit would reread every output once (a 1 GiB output
+    through memory) to learn what the streamed digests just proved."""
+    import copy
+
+    from imcache.core.outputs import stamp_signatures
+
+    record = copy.deepcopy(record)
+    store.open_to_group(entry)  # first: a chmod would move the signatures
+    stamp_signatures(entry, record.get("outputs", {}))
+    return record
 
 
 def _fetch_files(client: RemoteClient, folder: str, action: dict[str, Any], what: str) -> int:
