@@ -17,8 +17,9 @@ import pytest
 from imcache.core import hashing
 from imcache.core.companions import companions
 from imcache.core.errors import InputChangedError, UsageError
-from imcache.core.hashing import DigestMemo, Reader, changed_since, encode_value
+from imcache.core.hashing import DigestMemo, Reader, changed_since
 from imcache.core.interfaces.model import FileArg
+from imcache.core.keystream import encode_value
 from tests.conftest import imcache, require_tool, run_json
 
 MRSTATS = "mrtrix3.MRStats"

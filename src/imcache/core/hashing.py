@@ -1,9 +1,6 @@
-"""The key: a canonical, tagged, length-prefixed byte stream hashed with xxh3-128; file digests.
-
-Each field is `tag, label, payload`, every part prefixed by its length, so that no two different
-sets of inputs can produce the same stream (`["a b"]` and `["a", "b"]` differ). The same fields
-are kept as text lines, which `imcache explain` shows and the record stores to diff a miss.
-"""
+"""File and folder digests (xxh3-128), the digest memo that spares a hit the reading, and the
+signatures that tell whether an input changed since it was hashed. The key stream that these
+digests feed is core/keystream.py."""
 
 from __future__ import annotations
 
@@ -20,13 +17,11 @@ from typing import Any, NoReturn
 import xxhash
 
 from imcache.core.companions import companions, may_have_companions
-from imcache.core.datatype import datatype, field
 from imcache.core.errors import ImcacheError, InputChangedError, UsageError
 from imcache.core.files import write_atomic
 from imcache.core.interfaces.model import FileArg, SubArg, Value
 from imcache.core.layout import ROOT_NAME, temporary_name
 
-KEY_FORMAT = 1
 # What says a file is still the one we hashed: replaced (dev, inode), resized, or written to (any
 # write moves mtime and ctime). Compared after hashing and again after the tool has run.
 Signature = tuple[int, int, int, int, int]
@@ -39,93 +34,7 @@ MMAP_THRESHOLD = 1 << 20  # below this a plain read is as fast and costs no mapp
 READ_CHUNK = 1 << 24
 
 
-@datatype(frozen=False)
-class KeyStream:
-    """Accumulates fields; `digest()` is the key, `lines` the same fields for people."""
-
-    hasher: xxhash.xxh3_128 = field(default_factory=xxhash.xxh3_128)
-    lines: list[str] = field(default_factory=list)
-    items: dict[str, Any] = field(default_factory=dict)  # the same fields as JSON, to diff
-    reader: Reader = field(default_factory=lambda: Reader())  # how input files are read
-
-    def add(self, label: str, tag: bytes, payload: bytes, shown: str) -> None:
-        for part in (tag, label.encode("utf-8", "surrogateescape"), payload):
-            self.hasher.update(struct.pack("<Q", len(part)))
-            self.hasher.update(part)
-        self.lines.append(f"{label} = {shown}")
-
-    def add_text(self, label: str, text: str) -> None:
-        self.add(label, b"s", _utf8(text), repr(text))
-        self.items[label] = text
-
-    def add_value(self, label: str, value: Value) -> None:
-        payload, shown = encode_value(value, self.reader)
-        self.add(label, b"v", payload, shown)
-        self.items[label] = self.reader.describe(value)
-
-    def digest(self) -> str:
-        return self.hasher.hexdigest()
-
-
-def encode_value(
-    value: Value | dict[str, Value], reader: Reader | None = None
-) -> tuple[bytes, str]:
-    """A typed value as unambiguous bytes, and as text. Files count by name and content.
-
-    The signature of every file read is kept by `reader`, to tell later whether it changed."""
-    reader = Reader() if reader is None else reader
-    if isinstance(value, bool):
-        return b"b" + (b"1" if value else b"0"), "true" if value else "false"
-    if isinstance(value, int):
-        return b"i" + str(value).encode(), str(value)
-    if isinstance(value, float):
-        return b"f" + repr(value).encode(), repr(value)
-    if isinstance(value, str):
-        return b"s" + _utf8(value), repr(value)
-    if isinstance(value, FileArg):
-        return _encode_file(value.path, reader)
-    if isinstance(value, SubArg):
-        payload, shown = encode_value(value.values, reader)
-        return b"o" + _framed([_utf8(value.variant), payload]), f"{value.variant}{shown}"
-    if isinstance(value, dict):
-        parts, texts = [], []
-        for key in sorted(value):
-            item_bytes, item_text = encode_value(value[key], reader)
-            parts += [_utf8(key), item_bytes]
-            texts.append(f"{key}: {item_text}")
-        return b"d" + _framed(parts), "{" + ", ".join(texts) + "}"
-    items = [encode_value(item, reader) for item in value]
-    return (
-        b"l" + _framed([payload for payload, _ in items]),
-        "[" + ", ".join(text for _, text in items) + "]",
-    )
-
-
-def _encode_file(path: str, reader: Reader) -> tuple[bytes, str]:
-    """A file by its name and content, and by every file its format reads with it (`vol.mih`
-    and the `vol.dat` it names), each of those by its name relative to the file's folder."""
-    name = os.path.basename(path)
-    digest = digest_path(path, reader)
-    parts = [_utf8(name), digest.encode()]
-    shown = f"file {name!r} xxh3:{digest}"
-    folder = os.path.dirname(path)
-    with_it = {}
-    for companion in reader.companions_of(path):
-        relative = os.path.relpath(companion, folder)
-        companion_digest = digest_path(companion, reader)
-        parts += [_utf8(relative), companion_digest.encode()]
-        shown += f" + {relative!r} xxh3:{companion_digest}"
-        with_it[relative] = companion_digest
-    reader.check_companions_belong(path)
-    reader.files[path] = {"file": name, "xxh3": digest, "companions": with_it}
-    return b"F" + _framed(parts), shown
-
-
-def _framed(parts: list[bytes]) -> bytes:
-    return struct.pack("<Q", len(parts)) + b"".join(struct.pack("<Q", len(p)) + p for p in parts)
-
-
-def _utf8(text: str) -> bytes:
+def utf8(text: str) -> bytes:
     # surrogateescape keeps file names that are not UTF-8 (Linux allows any bytes) distinct.
     return text.encode("utf-8", "surrogateescape")
 
@@ -373,7 +282,7 @@ def digest_tree(root: str, reader: Reader | None = None) -> str:
     hasher = xxhash.xxh3_128()
     reader = Reader() if reader is None else reader
     for relative, kind, payload in _walk(root, "", frozenset({os.path.realpath(root)}), reader):
-        for part in (_utf8(relative), kind, payload):
+        for part in (utf8(relative), kind, payload):
             hasher.update(struct.pack("<Q", len(part)))
             hasher.update(part)
     return hasher.hexdigest()
@@ -390,7 +299,7 @@ def _walk(
             continue  # the cache (ours or another's): never an input's content
         relative = f"{prefix}/{entry.name}" if prefix else entry.name
         if entry.is_symlink():
-            found.append((relative, b"l", _utf8(os.readlink(entry.path))))
+            found.append((relative, b"l", utf8(os.readlink(entry.path))))
         real = os.path.realpath(entry.path)
         if entry.is_dir():
             if real in chain:

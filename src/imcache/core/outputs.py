@@ -15,8 +15,8 @@ from typing import Any
 from imcache import __version__
 from imcache.core.entry import is_value, output_signature
 from imcache.core.errors import UsageError
-from imcache.core.hashing import KEY_FORMAT
 from imcache.core.interfaces.render import PlannedOutput
+from imcache.core.keystream import KEY_FORMAT
 from imcache.core.layout import LAYOUT, OWN_FILES
 from imcache.core.plan import Plan
 from imcache.core.store import cache_errors

@@ -11,20 +11,13 @@ from typing import Any
 
 from imcache.core.datatype import datatype, replace
 from imcache.core.errors import UsageError
-from imcache.core.hashing import (
-    KEY_FORMAT,
-    DigestMemo,
-    KeyStream,
-    Progress,
-    Reader,
-    Seen,
-    digest_file,
-)
+from imcache.core.hashing import DigestMemo, Progress, Reader, Seen, digest_file
 from imcache.core.interfaces.arguments import given_values, parse_words
 from imcache.core.interfaces.model import FileArg, Interface, SubArg, Values
 from imcache.core.interfaces.registry import resolve, search_path
 from imcache.core.interfaces.render import PlannedOutput, plan_outputs, render_argv
 from imcache.core.interfaces.values import PYTHON_NAMES, relevant_env, resolve_values
+from imcache.core.keystream import KEY_FORMAT, KeyStream
 from imcache.core.layout import MEMO_FOLDER, cache_root
 from imcache.core.store import Store
 
