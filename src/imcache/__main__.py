@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from imcache.cli.main import main
+from imcache.cli.fast import main
 
 main()

@@ -73,28 +73,33 @@ class ImcacheGroup(click.Group):
         try:
             result = super().main(args, prog_name or "imcache", complete_var, False, **extra)
             return result if isinstance(result, int) else 0
-        except ImcacheError as error:
-            say(f"error: {error}")
-            return error.exit_code
-        except click.UsageError as error:
-            command = error.ctx.command_path if error.ctx else "imcache"
-            say(f"error: {error.format_message()} (see '{command} --help')")
-            return 2
-        except click.ClickException as error:
-            say(f"error: {error.format_message()}")
-            return error.exit_code
-        except (click.Abort, KeyboardInterrupt):
-            say("interrupted")
-            return 130
-        except Exception:  # the last net: a bug, reported once with a pointer to its log
-            log = _write_crash_log()
-            kind = sys.exc_info()[0]
-            say(
-                f"internal error ({kind.__name__ if kind else 'unknown'}); "
-                f"this is a bug in imcache, "
-                f"please report it with the log {log}"
-            )
-            return 3
+        except (Exception, KeyboardInterrupt) as error:
+            return failure_code(error)
+
+
+def failure_code(error: BaseException) -> int:
+    """Say what went wrong, once, and the exit code that goes with it (also for fast.py)."""
+    if isinstance(error, ImcacheError):
+        say(f"error: {error}")
+        return error.exit_code
+    if isinstance(error, click.UsageError):
+        command = error.ctx.command_path if error.ctx else "imcache"
+        say(f"error: {error.format_message()} (see '{command} --help')")
+        return 2
+    if isinstance(error, click.ClickException):
+        say(f"error: {error.format_message()}")
+        return error.exit_code
+    if isinstance(error, (click.Abort, KeyboardInterrupt)):
+        say("interrupted")
+        return 130
+    # The last net: a bug, reported once with a pointer to its log.
+    log = _write_crash_log()
+    say(
+        f"internal error ({type(error).__name__}); "
+        f"this is a bug in imcache, "
+        f"please report it with the log {log}"
+    )
+    return 3
 
 
 def _write_crash_log() -> str:

@@ -9,8 +9,11 @@ from collections.abc import Callable
 from typing import Any, BinaryIO, cast
 
 import click
+from click.core import iter_params_for_processing
 
 from imcache.cli.common import EXIT_CODES_HELP, Settings, ToolEcho, echo_line, on_terminal, say
+from imcache.cli.run_result import hit_message, result_lines, waiting_message
+from imcache.cli.run_words import FLAGS, REPEATED, VALUE, split_run_words
 from imcache.core.errors import UsageError
 from imcache.core.export import Placed, export_outputs, parse_exports
 from imcache.core.plan import Plan, RunRequest, complete_plan, plan_run
@@ -29,6 +32,27 @@ def _complete(what: str, ctx: click.Context, param: click.Parameter, incomplete:
 
 class RunCommand(click.Command):
     """`run`, whose options after NAME include the interface's own inputs (for completion)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """The words split by run_words (the grammar the hit without click reads too); what it
+        is not sure of, and completion, go to click's parser, which reports it as ever."""
+        options = [param for param in self.params if isinstance(param, click.Option)]
+        declared = {opt for option in options for opt in option.opts}
+        ours = declared == {*FLAGS, *VALUE, *REPEATED}  # `run` (explain's options differ)
+        split = split_run_words(args) if ours and not ctx.resilient_parsing else None
+        if split is None:
+            return super().parse_args(ctx, args)
+        given = split.params()
+        by_name = {param.name: param for param in self.get_params(ctx)}
+        for param in iter_params_for_processing(
+            [by_name[name] for name in split.order], self.get_params(ctx)
+        ):
+            # Only what was given counts as given (the rest takes its default, as in click).
+            opts = {param.name: given[param.name]} if param.name in split.order else {}
+            param.handle_parse_result(ctx, opts, [])
+        ctx.params.update(given)
+        ctx.args = []
+        return []
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
         own = _complete("words", ctx, self.params[1], incomplete) if incomplete[:1] == "-" else []
@@ -52,10 +76,7 @@ class StderrReporter:
 
     def waiting(self, plan: Plan) -> None:
         self.end_progress()
-        say(
-            f"{plan.interface.name}: another process is running this key ({plan.key[:12]}), "
-            "or using or clearing it; waiting for it"
-        )
+        say(waiting_message(plan))
 
     def running(self, plan: Plan) -> None:
         self.end_progress()
@@ -232,7 +253,7 @@ def run(
             f"{name}: fetched from remote ({result.remote_bytes} bytes, key {result.plan.key[:12]})"
         )
     if result.cached:
-        say(f"{name}: collecting precomputed outputs (key {result.plan.key[:12]})", "hit")
+        say(hit_message(name, result), "hit")
     else:
         say(f"{name}: done in {result.seconds or 0:.2f} s, cached as {result.plan.key[:12]}", "ran")
     placed = _export(result, wanted_exports, symlink, overwrite)
@@ -291,46 +312,9 @@ def _check_produced(result: RunResult, get_name: str | None) -> None:
 def _print_result(
     result: RunResult, as_json: bool, get_name: str | None, placed: list[Placed]
 ) -> None:
-    if get_name is not None and get_name in result.values:
-        echo_line(_value_text(result.values[get_name]))
-        return
-    if get_name is not None:
-        value = result.outputs[get_name]
-        for path in value if isinstance(value, list) else [value]:
-            echo_line(path)
-        return
-    if as_json:
-        report = result_json(result)
-        if placed:
-            report["exported"] = {item.target: item.source for item in placed}
-        click.echo(json.dumps(report, indent=2))
-        return
-    for output_name, value in result.outputs.items():
-        paths = value if isinstance(value, list) else [value]
-        echo_line(f"{output_name}: " + " ".join(paths))
-    for output_name, value in result.values.items():
-        echo_line(f"{output_name}: {_value_text(value)}")
-    for path in result.extra_files:
-        echo_line(f"(extra): {path}")
-
-
-def _value_text(value: Any) -> str:
-    """An output that is a value (nipype's fsl.ImageStats out_stat): numbers, space separated."""
-    items = value if isinstance(value, list) else [value]
-    return " ".join(str(item) for item in items)
-
-
-def result_json(result: RunResult) -> dict[str, Any]:
-    return {
-        "interface": result.plan.interface.name,
-        "key": result.plan.key,
-        "cached": result.cached,
-        "work_dir": result.plan.entry,
-        "outputs": {**result.outputs, **result.values},
-        "extra_files": result.extra_files,
-        "exit_code": result.exit_code,
-        "argv": result.plan.argv,
-    }
+    exported = {item.target: item.source for item in placed}
+    for line in result_lines(result, as_json, get_name, exported):
+        echo_line(line)
 
 
 def _dry_run(plan: Plan, as_json: bool, force: bool = False) -> None:

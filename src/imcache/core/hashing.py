@@ -39,12 +39,25 @@ def utf8(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+class NotMemoised(Exception):
+    """A file the memo cannot vouch for, met by a Reader told not to hash (`memo_only`)."""
+
+
 class Reader:
     """Reads input files for the key: digests from the memo when it can vouch for them, else
-    by reading; keeps each file's signature as hashed (`seen`) to tell later if it changed."""
+    by reading; keeps each file's signature as hashed (`seen`) to tell later if it changed.
 
-    def __init__(self, memo: DigestMemo | None = None, progress: Progress | None = None) -> None:
+    `memo_only`: raise NotMemoised instead of reading a file (the hit without click stops
+    there and hands the run to the full command, which hashes it once, with its bar)."""
+
+    def __init__(
+        self,
+        memo: DigestMemo | None = None,
+        progress: Progress | None = None,
+        memo_only: bool = False,
+    ) -> None:
         self.memo = memo
+        self.memo_only = memo_only
         self.progress = progress  # told of bytes read, for a bar when hashing takes a while
         self.seen: Seen = {}
         self.digests: dict[str, str] = {}  # read ahead on threads (`read_ahead`)
@@ -113,6 +126,8 @@ class Reader:
         if digest is None:
             digest = self.memo.get(before) if self.memo is not None else None
         if digest is None:
+            if self.memo_only:
+                raise NotMemoised(path)
             started_ns = time.time_ns()
             if self.progress is None:
                 digest = digest_file(path, before.st_size)
@@ -148,6 +163,8 @@ class Reader:
                     self.digests[path] = known  # a hit's inputs: no pool, no thread
                 elif stat.S_ISREG(info.st_mode):
                     todo.append((path, info))
+        if todo and self.memo_only:
+            raise NotMemoised(todo[0][0])
         if len(todo) < 2 or sum(info.st_size for _, info in todo) < READ_AHEAD_BYTES:
             return  # not worth a thread pool
         from concurrent.futures import ThreadPoolExecutor

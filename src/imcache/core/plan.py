@@ -43,6 +43,7 @@ class RunRequest:
     # cannot remove what it prints: right for a short CLI process, wrong for a notebook.
     hold: bool = True
     definition: Interface | None = None  # `interface` already resolved (the Python face's memo)
+    memo_only: bool = False  # a memo miss raises NotMemoised instead of hashing (fast.py)
 
 
 @datatype
@@ -96,7 +97,7 @@ def plan_run(request: RunRequest) -> Plan:
     tool = find_tool(interface, request.env)
     store = Store(cache_root(request.base_dir))
     memo = DigestMemo(os.path.join(store.root, MEMO_FOLDER), read_only=request.read_only)
-    reader = Reader(memo, request.progress)
+    reader = Reader(memo, request.progress, request.memo_only)
     depends = _depends(request)
     if interface.extension.companions:
         from imcache.core.companions import declared

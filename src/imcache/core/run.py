@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO, Protocol
 
 from imcache.core.datatype import datatype, field, replace
@@ -124,7 +124,22 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
         lock.release()
 
 
-def _shared_hit(plan: Plan, reporter: Reporter, hold: bool) -> RunResult | None:
+def hit_only(
+    request: RunRequest, reporter: Reporter, accept: Callable[[RunResult], bool]
+) -> RunResult | None:
+    """`run` when it is a hit that `accept` takes; else None, having changed nothing: neither
+    the last use nor the events log (the hit without click then hands over to `run`)."""
+    plan = plan_run(request)
+    plan.store.refuse_link()
+    return _shared_hit(plan, reporter, request.hold, accept)
+
+
+def _shared_hit(
+    plan: Plan,
+    reporter: Reporter,
+    hold: bool,
+    accept: Callable[[RunResult], bool] = lambda _: True,
+) -> RunResult | None:
     """A hit under a shared lock: kept until we exit if `hold`, so that `clear` cannot pull it
     away; else let go once the hit is noted (what the caller holds is then unprotected)."""
     # A stat, not a read: the record is read once, below, under the lock. No record, no lock
@@ -135,7 +150,7 @@ def _shared_hit(plan: Plan, reporter: Reporter, hold: bool) -> RunResult | None:
     if not lock.acquire(exclusive=False, on_wait=lambda: reporter.waiting(plan)):
         return None
     hit = look_up(plan)
-    if hit is None:
+    if hit is None or not accept(hit):
         lock.release()
         return None
     _used(plan, "hit")
