@@ -33,3 +33,20 @@ def test_a_failed_placement_leaves_the_target_as_it_was(tmp_path: Path) -> None:
         place_atomic(str(target), fail)
     assert target.read_bytes() == b"old"
     assert os.listdir(folder) == ["file.json"]
+
+
+def test_the_deleter_removes_every_tree_it_was_given(tmp_path: Path) -> None:
+    from imcache.core.files import Deleter
+
+    trees = []
+    for number in range(100):  # over the threshold: two threads share them
+        tree = tmp_path / f"t{number}"
+        (tree / "sub").mkdir(parents=True)
+        (tree / "a").write_text("a")
+        (tree / "sub" / "b").write_text("b")
+        (tree / "link").symlink_to(tmp_path)  # removed, never followed
+        trees.append(tree)
+    with Deleter() as deleter:
+        for tree in trees:
+            deleter.add(str(tree))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

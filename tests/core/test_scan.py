@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -65,3 +66,37 @@ def test_a_root_that_is_a_fifo_says_so(cache_root: Path, words: list[str]) -> No
     assert result.exit_code == 1, result.stderr
     [line] = result.stderr.splitlines()
     assert f"cache root {cache_root} is a fifo, not a folder" in line
+
+
+def test_format_time_is_what_datetime_gives() -> None:
+    import datetime as dt
+    import random
+
+    from imcache.core.scan import format_time
+
+    rng = random.Random(17)
+    moments = [rng.randrange(0, 4 * 10**18) for _ in range(2000)]
+    moments += [10**18 + fraction for fraction in (0, 999_999_499, 999_999_500, 999_999_999)]
+    for ns in moments:
+        expected = dt.datetime.fromtimestamp(ns / 1e9).astimezone().isoformat(timespec="seconds")
+        assert format_time(ns) == expected, ns
+
+
+def test_the_mark_holds_the_inputs_and_an_old_mark_still_serves(tmp_path: Path) -> None:
+    from imcache.core.entry import mark_text
+    from imcache.core.layout import RECORD, USED_MARK
+    from imcache.core.scan import inputs_of, read_entry
+
+    record = {"key_fields": ["interface = x", "input.in_file = file 'a' xxh3:00", "tool = t"]}
+    entry_dir = tmp_path / "k"
+    entry_dir.mkdir()
+    (entry_dir / RECORD).write_text(json.dumps(record))
+    (entry_dir / USED_MARK).write_bytes(mark_text(100, record))
+    entry = read_entry(str(entry_dir), "x", "k")
+    assert entry.bytes == 100 + len(mark_text(100, record))
+    assert entry.summary is not None
+    assert inputs_of(entry) == {"in_file": "file 'a' xxh3:00"}
+    (entry_dir / USED_MARK).write_bytes(b"%20d\n" % 100)  # a mark made before issue 17
+    old = read_entry(str(entry_dir), "x", "k")
+    assert (old.bytes, old.summary) == (100, None)
+    assert inputs_of(old) == {"in_file": "file 'a' xxh3:00"}  # from the record, parsed

@@ -15,9 +15,8 @@ from imcache.cli.options import (
     human_bytes,
     json_option,
     pass_store,
-    record_inputs,
 )
-from imcache.core.scan import Entry, format_time, read_record, scan
+from imcache.core.scan import Entry, format_time, inputs_of, scan
 from imcache.core.store import Store
 
 
@@ -39,7 +38,7 @@ def ls(store: Store, pattern: str | None, as_json: bool) -> None:
         rows = []
         for entry in entries:
             row = entry_json(entry)
-            row["inputs"] = record_inputs(read_record(entry))
+            row["inputs"] = inputs_of(entry)
             rows.append(row)
         emit_json(rows, compact=len(rows) > 1000)
         return

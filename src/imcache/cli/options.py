@@ -60,16 +60,6 @@ def entry_json(entry: Entry) -> dict[str, Any]:
     }
 
 
-def record_inputs(record: dict[str, Any]) -> dict[str, str]:
-    """Each input as the record's key fields show it (`input.NAME = shown`)."""
-    inputs = {}
-    for line in record.get("key_fields", []):
-        label, _, shown = str(line).partition(" = ")
-        if label.startswith("input."):
-            inputs[label[6:]] = shown
-    return inputs
-
-
 def console() -> Any:
     """A console for a person (the caller checked), on stdout: tables are results."""
     from rich.console import Console

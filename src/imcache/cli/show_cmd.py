@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from imcache.cli.options import emit_json, entry_json, json_option, pass_store, record_inputs
+from imcache.cli.options import emit_json, entry_json, json_option, pass_store
+from imcache.core.entry import record_inputs
 from imcache.core.layout import STDERR_LOG, STDOUT_LOG
 from imcache.core.scan import find_entry, read_record
 from imcache.core.store import Store

@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 
 from imcache.core.datatype import datatype, field
 from imcache.core.errors import ImcacheError
-from imcache.core.files import remove_tree_quietly
+from imcache.core.files import Deleter, remove_tree_quietly
 from imcache.core.layout import (
     RECORD,
     deleting_name,
@@ -83,14 +82,14 @@ class ClearReport:
 
 
 def clear(store: Store, policy: Policy, dry_run: bool, now_ns: int | None = None) -> ClearReport:
-    # Entries vanish at once (renamed aside under their lock); their bytes are deleted by a few
-    # threads meanwhile, since unlinking many files waits on the disk, not on Python.
-    with ThreadPoolExecutor(max_workers=4) as deleter:
+    # Entries vanish at once (renamed aside under their lock); their bytes are deleted once all
+    # are chosen, by two threads over their shares (unlinking waits on the disk, not on Python).
+    with Deleter() as deleter:
         return _clear(store, policy, dry_run, now_ns, deleter)
 
 
 def _clear(
-    store: Store, policy: Policy, dry_run: bool, now_ns: int | None, deleter: ThreadPoolExecutor
+    store: Store, policy: Policy, dry_run: bool, now_ns: int | None, deleter: Deleter
 ) -> ClearReport:
     found = scan(store)
     report = ClearReport(strays=found.strays, dry_run=dry_run)
@@ -134,9 +133,7 @@ def _would_remove(store: Store, entry: Entry) -> Removal:
     return Removal.REMOVED
 
 
-def _remove(
-    store: Store, entry: Entry, policy: Policy, over: bool, deleter: ThreadPoolExecutor
-) -> Removal:
+def _remove(store: Store, entry: Entry, policy: Policy, over: bool, deleter: Deleter) -> Removal:
     def still_selected() -> bool:
         # Lock, then look again: a hit may have used the entry since we scanned.
         return policy.selects(read_entry(entry.path, entry.interface, entry.key)) or over
@@ -145,7 +142,7 @@ def _remove(
 
 
 def remove_entry(
-    store: Store, entry: Entry, still_wanted: Callable[[], bool], deleter: ThreadPoolExecutor
+    store: Store, entry: Entry, still_wanted: Callable[[], bool], deleter: Deleter
 ) -> Removal:
     """Remove an entry nobody uses, if `still_wanted()` under its lock."""
     lock = EntryLock(store.lock_path(entry.interface, entry.key))
@@ -161,7 +158,7 @@ def remove_entry(
             os.rename(entry.path, doomed)  # the entry vanishes at once; the bytes follow
         except PermissionError:
             return Removal.NOT_YOURS
-        deleter.submit(remove_tree_quietly, doomed)
+        deleter.add(doomed)
         return Removal.REMOVED
     except OSError as exc:
         raise ImcacheError(

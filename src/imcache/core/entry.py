@@ -19,7 +19,7 @@ from typing import Any
 import xxhash
 
 from imcache.core.hashing import DigestMemo, digest_file
-from imcache.core.layout import LAYOUT, RECORD
+from imcache.core.layout import LAYOUT, MARK_WIDTH, RECORD
 
 
 def read_record(entry: str) -> dict[str, Any] | None:
@@ -59,6 +59,24 @@ def record_check(record: dict[str, Any]) -> str:
     """A checksum of the record's content (its own `check` field aside), to notice edits."""
     content = {name: value for name, value in record.items() if name != "check"}
     return xxhash.xxh3_128_hexdigest(json.dumps(content, sort_keys=True).encode())
+
+
+def record_inputs(record: dict[str, Any]) -> dict[str, str]:
+    """Each input as the record's key fields show it (`input.NAME = shown`)."""
+    inputs = {}
+    for line in record.get("key_fields", []):
+        label, _, shown = str(line).partition(" = ")
+        if label.startswith("input."):
+            inputs[label[6:]] = shown
+    return inputs
+
+
+def mark_text(size_without_mark: int, record: dict[str, Any]) -> bytes:
+    """The used mark's text: the entry's size (the mark's own bytes included) on its first line,
+    its inputs as `ls --json` shows them on the second, so that `ls` parses no record."""
+    summary = json.dumps(record_inputs(record)).encode() + b"\n"
+    size = size_without_mark + MARK_WIDTH + len(summary)
+    return f"{size:>{MARK_WIDTH - 1}}\n".encode() + summary
 
 
 def is_value(item: Any) -> bool:

@@ -88,3 +88,55 @@ def remove_tree_quietly(path: str) -> None:
         import shutil
 
         shutil.rmtree(path, ignore_errors=True)  # as much as can go
+
+
+class Deleter:
+    """Trees to remove, removed together when the `with` block ends, on a few threads that each
+    take a share of the list. Not a task per tree: handing each of 10,000 entries to a pool
+    had five threads fighting for the GIL (a futex call per unlink) and the journal, at a third
+    of the speed of two threads that each just unlink their share."""
+
+    def __init__(self, threads: int = 2) -> None:
+        self.threads = threads
+        self.paths: list[str] = []
+
+    def add(self, path: str) -> None:
+        self.paths.append(path)
+
+    def __enter__(self) -> Deleter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        paths, self.paths = self.paths, []
+        shares = [paths[i :: self.threads] for i in range(self.threads)] if len(paths) > 64 else []
+        if not shares:
+            remove_trees(paths)
+            return
+        import threading  # only for a large clear
+
+        workers = [threading.Thread(target=remove_trees, args=(share,)) for share in shares[1:]]
+        for worker in workers:
+            worker.start()
+        remove_trees(shares[0])
+        for worker in workers:
+            worker.join()
+
+
+def remove_trees(paths: list[str]) -> None:
+    """Remove entries set aside (a background deletion: what fails is left for a later sweep).
+
+    An entry is mostly files: unlink each name, and walk only what turns out to be a folder."""
+    for path in paths:
+        try:
+            for name in os.listdir(path):
+                child = os.path.join(path, name)
+                try:
+                    os.unlink(child)  # a link is removed, never followed
+                except IsADirectoryError:
+                    remove_tree(child)
+            os.rmdir(path)
+        except OSError:  # a concurrent sweep, a folder we may not empty: the careful way
+            remove_tree_quietly(path)

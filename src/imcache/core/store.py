@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from imcache.core.datatype import datatype
-from imcache.core.entry import check_record, encode_record, read_record, tree_bytes
+from imcache.core.entry import check_record, encode_record, mark_text, read_record, tree_bytes
 from imcache.core.errors import CacheError
 from imcache.core.files import remove_tree, write_atomic
 from imcache.core.layout import (
@@ -32,7 +32,6 @@ from imcache.core.layout import (
     GITIGNORE_FILE,
     LAYOUT,
     LAYOUT_FILE,
-    MARK_WIDTH,
     OWN_FILES,
     README,
     README_FILE,
@@ -156,10 +155,10 @@ class Store:
         """Write the record last: from this moment the entry is complete. `last_check` runs
         just before, and may refuse the entry by raising (a process still writing an output)."""
         payload = encode_record(record)
-        # The mark holds the entry's size, so that `ls`, `stats` and `clear` need not walk it.
-        size = tree_bytes(entry) + len(payload) + MARK_WIDTH
+        # The mark holds the entry's size and its inputs, so that `ls`, `stats` and `clear`
+        # need neither walk it nor parse its record.
         with open(os.path.join(entry, USED_MARK), "wb") as mark:
-            mark.write(f"{size:>{MARK_WIDTH - 1}}\n".encode())
+            mark.write(mark_text(tree_bytes(entry) + len(payload), record))
             # Anyone who may read the entry may note its use (the root's mode is the gate).
             os.fchmod(mark.fileno(), 0o666 & ~stat.S_IWOTH)
         self.open_to_group(entry)

@@ -14,6 +14,7 @@ from typing import Any
 from imcache.core.clear import Removal, remove_entry
 from imcache.core.datatype import datatype, field
 from imcache.core.entry import output_damage
+from imcache.core.files import Deleter
 from imcache.core.hashing import digest_file
 from imcache.core.scan import Entry, scan
 from imcache.core.store import Store
@@ -64,19 +65,20 @@ def verify(store: Store, fix: bool = False, dry_run: bool = False) -> VerifyRepo
             report.bytes_read += read
             if problem:
                 report.damaged.append(Finding(entry, problem))
-        if fix and not dry_run:
-            _remove_damaged(store, report, pool)
+    if fix and not dry_run:
+        with Deleter() as deleter:
+            _remove_damaged(store, report, deleter)
     return report
 
 
-def _remove_damaged(store: Store, report: VerifyReport, pool: ThreadPoolExecutor) -> None:
+def _remove_damaged(store: Store, report: VerifyReport, deleter: Deleter) -> None:
     for finding in report.damaged:
 
         def still_damaged(entry: Entry = finding.entry) -> bool:
             # Under the lock, look again: a run may have replaced the entry meanwhile.
             return bool(check_entry(store, entry)[0])
 
-        report.note(finding, remove_entry(store, finding.entry, still_damaged, pool))
+        report.note(finding, remove_entry(store, finding.entry, still_damaged, deleter))
 
 
 def check_entry(store: Store, entry: Entry) -> tuple[str, int]:
