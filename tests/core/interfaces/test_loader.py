@@ -12,6 +12,7 @@ import pytest
 
 from imcache.core.errors import DefinitionError
 from imcache.core.interfaces.loader import canonical_digest, load_interface
+from imcache.core.layout import RECORD
 
 
 def minimal() -> dict[str, Any]:
@@ -395,6 +396,100 @@ BROKEN: list[tuple[str, Edit | str, tuple[str, ...]]] = [
         ("custom.imcache.companions.out", "File inputs"),
     ),
     ("missing-command-line", lambda d: d.pop("command-line") and d, ("command-line", "required")),
+    # Each refusal below is the only test of its check (issue 12: delete any check, a test fails).
+    ("input-id-with-a-dash", _set_input("out", id="out-file"), ("inputs[1].id", "not an id")),
+    ("flag-list", _set_input("flag", list=True), ('(id "flag").list', "cannot be a list")),
+    (
+        "list-entries-without-list",
+        _set_input("level", min_list_entries=1),
+        ('(id "level")', "need list: true"),
+    ),
+    (
+        "value-requires-without-choices",
+        _set_input("level", value_requires={"1": ["flag"]}),
+        ('(id "level")', "need value-choices"),
+    ),
+    (
+        "required-input-requires",
+        _set_input("in_file", requires_inputs=["flag"]),
+        ('(id "in_file")', "a required input cannot require"),
+    ),
+    (
+        "sub-command-variants-of-one-id",
+        _add_input(
+            id="sub", name="sub", optional=True, value_key="[FLAG]", type=[{"id": "a"}, {"id": "a"}]
+        ),
+        ('inputs[5] (id "sub").type', "distinct ids"),
+    ),
+    (
+        "conditional-path-template",
+        lambda d: (
+            d["output-files"][0].pop("path-template")
+            and _set_output(conditional_path_template=[{"[OUT]": "x"}])(d)
+        ),
+        ('(id "result").path-template', "conditional-path-template is not supported"),
+    ),
+    (
+        "blank-path-template",
+        _set_output(path_template="  "),
+        ('(id "result").path-template', "empty"),
+    ),
+    (
+        "path-template-of-the-entry-itself",
+        _set_output(path_template="./"),
+        ('(id "result").path-template', "the entry folder itself"),
+    ),
+    (
+        "path-template-of-the-record",
+        _set_output(path_template=RECORD),
+        ('(id "result").path-template', "a name imcache keeps for itself"),
+    ),
+    (
+        "path-template-unknown-value-key",
+        _set_output(path_template="[NOPE].txt"),
+        ('output-files (id "result").path-template', "[NOPE] is not the value-key"),
+    ),
+    ("nul-in-a-value", _set(description="a\0b"), ("description", "NUL character")),
+    ("nul-in-a-key", _set(custom={"x\0": 1}), ("custom", "key with a NUL character")),
+    (
+        "environment-variable-name",
+        _set(environment_variables=[{"name": "1X", "value": "v"}]),
+        ("environment-variables[0].name", "'1X' is not a valid variable name"),
+    ),
+    (
+        "extension-count-not-a-format",
+        lambda d: _set(custom={"imcache": {"formats": {"out": {"count": "%s %s"}}}})(
+            _input(d, "out").update({"list": True}) or d
+        ),
+        ("custom.imcache.formats.out.count", "not a format of one whole number"),
+    ),
+    (
+        "extension-env-default-not-a-choice",
+        _set(custom={"imcache": {"env": {"OUTTYPE": {"default": "X", "choices": ["A", "B"]}}}}),
+        ("custom.imcache.env.OUTTYPE.default", "'X' is not one of ['A', 'B']"),
+    ),
+    (
+        "extension-output-names-unknown-output",
+        _set(custom={"imcache": {"output-names": {"reslt": "result_file"}}}),
+        ("custom.imcache.output-names.reslt", "not the id of an output"),
+    ),
+    (
+        "extension-output-names-same-name-twice",
+        lambda d: _set(custom={"imcache": {"output-names": {"result": "log"}}})(
+            d["output-files"].append({"id": "log", "name": "log", "path-template": "x.log"}) or d
+        ),
+        ("custom.imcache.output-names", "two outputs the same name"),
+    ),
+    (
+        "extension-template-env-undeclared",
+        _set(custom={"imcache": {"defaults": {"out": "{in_file|stem}{env.OUTTYPE}"}}}),
+        ("custom.imcache.defaults.out", "env.OUTTYPE is not declared"),
+    ),
+    (
+        "extension-template-unknown-filter",
+        _set(custom={"imcache": {"defaults": {"out": "{in_file|stme}"}}}),
+        ("custom.imcache.defaults.out", "unknown filter 'stme'"),
+    ),
 ]
 
 
@@ -603,3 +698,45 @@ def test_an_input_requiring_another_may_share_its_value_key_when_listed_first(
     swapped.write_text(json.dumps(data))
     with pytest.raises(DefinitionError, match="also the value-key of input 'use_robust_range'"):
         load_interface(str(swapped), "fsl.Threshold")
+
+
+# --- a key given twice -------------------------------------------------------------------------
+
+STRING_INPUT = '{"id": "x", "name": "x", "type": "String", "value-key": "[X]"'
+REPEATED = [
+    ("top-level", '{"name": "a", "command-line": "true", "name": "b"}', "name"),
+    (
+        "in-an-input",
+        f'{{"name": "t", "command-line": "t [X]", "inputs": [{STRING_INPUT},'
+        ' "optional": true, "optional": false}]}',
+        "inputs[0].optional",
+    ),
+    (
+        "deep-in-the-extension",
+        '{"name": "t", "command-line": "t", "custom": {"imcache": '
+        '{"maps": {"ext": {"a": ".nii", "b": ".mif", "a": ".gz"}}}}}',
+        "custom.imcache.maps.ext.a",
+    ),
+    (
+        "an-object-given-twice",
+        '{"name": "t", "command-line": "t", "custom": {"imcache": {}}, "custom": {"x": 1}}',
+        "custom",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "text", "field"), REPEATED, ids=[c for c, _, _ in REPEATED])
+def test_a_repeated_key_is_refused(case: str, text: str, field: str, tmp_path: Path) -> None:
+    """JSON keeps the last of two equal keys without a word: the first would silently not count."""
+    path = _write(tmp_path, text)
+    with pytest.raises(DefinitionError) as caught:
+        load_interface(str(path), "test.tool")
+    message = str(caught.value)
+    assert caught.value.field == field
+    assert message.startswith(f"{path}: {field}: is given twice"), message
+    assert "\n" not in message
+
+
+def test_equal_keys_in_different_objects_are_fine(tmp_path: Path) -> None:
+    path = _write(tmp_path, lambda data: data)  # every input has an id, a name and a type
+    assert len(load_interface(str(path), "test.tool").inputs) == 5

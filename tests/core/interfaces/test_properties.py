@@ -29,12 +29,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from imcache.core.errors import ImcacheError
-from imcache.core.interfaces.loader import (
-    INPUT_KEYS,
-    OUTPUT_KEYS,
-    TOP_KEYS,
-    load_interface,
-)
+from imcache.core.interfaces.load_body import INPUT_KEYS
+from imcache.core.interfaces.load_outputs import OUTPUT_KEYS
+from imcache.core.interfaces.loader import TOP_KEYS, load_interface
 from imcache.core.interfaces.registry import BUILTIN
 from imcache.core.plan import RunRequest, plan_run
 

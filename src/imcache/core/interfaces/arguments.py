@@ -63,9 +63,9 @@ def _is_option(word: str) -> bool:
 def _lookup(interface: Interface, table: dict[str, InputSpec], name: str) -> InputSpec:
     if name in table:
         return table[name]
-    import difflib  # only for a mistyped name
+    from imcache.core.suggest import did_you_mean  # only for a mistyped name
 
-    close = difflib.get_close_matches(name, sorted(table), n=1)
+    close = did_you_mean(name, table)
     suggestion = f"did you mean {close[0]}? " if close else ""
     raise UsageError(
         f"{interface.name} has no option {name if name.isprintable() else repr(name)}",
@@ -138,9 +138,9 @@ def _plain(value: object) -> object:
 
 
 def _unknown_input(interface: Interface, name: str, known: list[str]) -> NoReturn:
-    import difflib  # only for a mistyped name
+    from imcache.core.suggest import did_you_mean  # only for a mistyped name
 
-    close = difflib.get_close_matches(name, known, n=1)
+    close = did_you_mean(name, known)
     suggestion = f"did you mean {close[0]}? " if close else ""
     raise UsageError(
         f"{interface.name} has no input {name if name.isprintable() else repr(name)}",

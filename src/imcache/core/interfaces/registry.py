@@ -67,13 +67,9 @@ def find(name: str, folders: Sequence[str]) -> Found:
     described = find_description(package, tool)
     if described is not None:
         return Found(name, *described)
-    known = sorted({item.name for item in list_all(folders)})
-    lowered = {k.lower(): k for k in known}
-    import difflib  # only for a misspelt name
+    from imcache.core.suggest import did_you_mean  # only for a misspelt name
 
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-    if name.lower() in lowered and lowered[name.lower()] not in close:
-        close.insert(0, lowered[name.lower()])
+    close = did_you_mean(name, {item.name for item in list_all(folders)}, n=3, any_case=True)
     suggestion = f"did you mean {', '.join(close)}? " if close else ""
     raise UnknownInterfaceError(
         f"unknown interface {name!r}",
