@@ -17,6 +17,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from imcache.core.errors import UsageError
+from imcache.core.interfaces import nipype_spec  # noqa: F401 (imports nipype quietly)
 from imcache.core.interfaces.model import FileArg, Interface, Value, Values
 from imcache.core.interfaces.nipype_source import read_description
 

@@ -9,10 +9,17 @@ never imports nipype. Descriptions come from the user's own nipype (never this r
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
+import sys
 import warnings
 from typing import Any
+
+# nipype logs at import time (its optional-package advice) to stdout, where imcache prints only
+# results (`interfaces --json`, `--get`): its handlers are made now, bound to stderr instead.
+with contextlib.redirect_stdout(sys.stderr):
+    import nipype  # noqa: F401
 
 FORMAT = 1
 # Inputs that nipype itself fills in or that are no user's to set.
