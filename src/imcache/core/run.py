@@ -172,15 +172,7 @@ def _from_remote(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunR
     if hit is None or fetched is None:
         return None
     plan.store.touch_used_mark(plan.entry)
-    return RunResult(
-        plan=plan,
-        cached=True,
-        outputs=hit.outputs,
-        extra_files=hit.extra_files,
-        seconds=hit.seconds,
-        values=hit.values,
-        remote_bytes=fetched.bytes,
-    )
+    return replace(hit, remote_bytes=fetched.bytes)
 
 
 def _to_remote(ran: RunResult, request: RunRequest, reporter: Reporter) -> RunResult:
@@ -200,17 +192,10 @@ def _to_remote(ran: RunResult, request: RunRequest, reporter: Reporter) -> RunRe
         adopt=not request.force,
     )
     hit = look_up(plan, reporter) if adopted is not None else None
-    if hit is None:
+    if hit is None or adopted is None:
         return ran
-    return RunResult(
-        plan=plan,
-        cached=False,
-        outputs=hit.outputs,
-        extra_files=hit.extra_files,
-        seconds=ran.seconds,
-        values=hit.values,
-        remote_bytes=adopted.bytes if adopted is not None else None,
-    )
+    # The winner's entry, but this run ran: not cached, and its own time.
+    return replace(hit, cached=False, seconds=ran.seconds, remote_bytes=adopted.bytes)
 
 
 def _used(plan: Plan, event: str) -> None:
