@@ -123,7 +123,7 @@ HOLDER = """
 import fcntl, os, sys
 lock, mode, ready = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 fd = os.open(lock, os.O_RDWR)
-fcntl.flock(fd, mode)
+fcntl.lockf(fd, mode)
 open(ready, "w").close()
 sys.stdin.read()  # hold the lock until the test closes our stdin
 """
@@ -131,7 +131,7 @@ sys.stdin.read()  # hold the lock until the test closes our stdin
 
 @contextmanager
 def held_elsewhere(lock: Path, mode: int, ready: Path) -> Iterator[None]:
-    """Another process holds a flock on `lock` for the duration of the block."""
+    """Another process holds a POSIX lock on `lock` (as imcache takes them) for the block."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(lock), str(mode), str(ready)], stdin=subprocess.PIPE
     )

@@ -358,3 +358,43 @@ def test_clear_failed_removes_failed_attempts_at_once(
     done = ok_json("clear", "--failed")
     assert done["swept"] == [str(attempt)] and done["removed"] == []
     assert not attempt.exists() and Path(entry).is_dir()
+
+
+def test_run_folders_are_swept_once_their_run_is_over(tmp_path: Path) -> None:
+    """Issue 16: a run fills `<key>.run-<host>-<pid>`. This host's is swept once its process is
+    gone (however young), never while it lives (even by --all); another host's, which we cannot
+    ask, by its age, as any leftover."""
+    import subprocess
+    import sys
+
+    from imcache.core.layout import cache_root as root_of
+    from imcache.core.layout import host_name
+    from imcache.core.store import Store
+
+    store = Store(root_of(str(tmp_path / "base")))
+    store.ensure("pkg.Tool")
+    folder = Path(store.root, "pkg.Tool")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        names = {
+            "dead": f"{'a' * 32}.run-{host_name()}-{dead.pid}",
+            "live": f"{'b' * 32}.run-{host_name()}-{live.pid}",
+            "elsewhere young": f"{'c' * 32}.run-other.host-{live.pid}",
+            "elsewhere old": f"{'d' * 32}.run-other.host-{live.pid}",
+        }
+        for name in names.values():
+            (folder / name).mkdir()
+            (folder / name / "half.nii").write_bytes(b"x")
+        two_hours_ago = time.time_ns() - 2 * 3600 * SECOND_NS
+        os.utime(folder / names["elsewhere old"], ns=(two_hours_ago, two_hours_ago))
+        report = ok_json("clear", "--older-than", "30d")
+        swept = {str(folder / names["dead"]), str(folder / names["elsewhere old"])}
+        assert set(report["swept"]) == swept
+        report = ok_json("clear", "--all")
+        assert report["swept"] == [str(folder / names["elsewhere young"])]
+        assert [p.name for p in folder.iterdir()] == [names["live"]]
+    finally:
+        live.kill()
+        live.wait()

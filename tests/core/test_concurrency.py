@@ -1,7 +1,7 @@
 """Promise 1, "Exactly once": however many processes ask for one key at the same moment, the
 tool runs once, and every one of them gets the outputs of that one run.
 
-Everything here is real: separate processes, real files, real flock locks and the real mrcat.
+Everything here is real: separate processes, real files, real POSIX locks and the real mrcat.
 The only stand-in is a small shell script named `mrcat`, first on PATH, that records each call
 (its pid, one line) and then execs the real mrcat, after a sleep when a test needs the runs to
 overlap for sure (a real run takes a few milliseconds). Its behaviour is set by environment
@@ -365,6 +365,67 @@ def test_sixteen_processes_one_key_run_the_tool_once(
         assert len(crowd.waited()) == 15, f"only {len(crowd.waited())} of 15 hits said they waited"
 
 
+MARKING_MRCAT = """#!/bin/sh
+# mrcat for the lock-free test: records its pid, leaves it in the folder it runs in, then runs
+# the real mrcat a second later (so that every run overlaps every other).
+echo $$ >> '{calls}'
+echo $$ > ran-by.txt
+sleep 1
+exec '{real}' "$@"
+"""
+
+
+def test_eight_processes_without_locks_publish_one_entry_and_agree(
+    make_nifti: MakeNifti,
+    barrier: Barrier,
+    cache_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 16: correctness never depends on the locks. 8 processes run one key with locking
+    switched off (as on hosts whose locks are not shared): several run the tool, each in its own
+    folder; one folder is published, whole (its record's digests are its files, the marker its
+    one run left); every process is handed that entry's path and bytes; no run folder is left."""
+    real = require_tool("mrcat")
+    calls = tmp_path / "mrcat-calls"
+    first_on_path(
+        tmp_path / "bin", monkeypatch, {"mrcat": MARKING_MRCAT.format(calls=calls, real=real)}
+    )
+    inputs = make_nifti("a.nii", seed=1), make_nifti("b.nii", seed=2)
+    args = [*run_args("a.nii", "b.nii"), "--json"]
+    env = {**os.environ, "IMCACHE_TEST_NO_LOCKS": "1"}
+    procs = [barrier.add(f"free{i}", args, env) for i in range(8)]
+    barrier.release()
+    codes = [proc.wait(timeout=60) for proc in procs]
+    assert codes == [0] * 8, "\n\n".join(p.describe() for p in procs if p.popen.returncode)
+    runs = [int(line) for line in calls.read_text().split()]
+    assert len(runs) >= 2, f"locking was not off: mrcat ran {len(runs)} times"
+    print(f"8 processes without locks: mrcat ran {len(runs)} times")
+
+    results = [proc.json() for proc in procs]
+    paths = {result["outputs"]["out_file"] for result in results}
+    assert len(paths) == 1, paths
+    (path,) = paths
+    entry = Path(path).parent
+    assert entry.name == results[0]["key"] and ".run-" not in path
+    assert [p.parent for p in records(cache_root)] == [entry]
+    check_concatenation(path, *inputs)
+    assert len({Path(path).read_bytes() for _ in results}) == 1
+    # Not a mixed folder: the files are the ones its record lists, with its digests, and the
+    # marker names one of the runs.
+    record = json.loads((entry / "imcache.json").read_text())
+    on_disk = {p.name for p in entry.iterdir()} - {"imcache.json", ".imcache-used"}
+    assert on_disk == set(record["files"]), (on_disk, record["files"])
+    assert int((entry / "ran-by.txt").read_text()) in runs
+    verified = subprocess.run(
+        imcache_argv("verify", "--json"), env=env, capture_output=True, text=True, timeout=60
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert json.loads(verified.stdout)["damaged"] == []
+    left = [p.name for p in entry.parent.iterdir() if p.name.startswith(entry.name + ".")]
+    assert left == [], left  # every loser discarded its folder
+
+
 def test_a_hit_that_must_wait_for_the_lock_says_so(
     fake_mrcat: FakeMrcat, make_nifti: MakeNifti, spawn: Spawn, cache_root: Path
 ) -> None:
@@ -382,7 +443,7 @@ def test_a_hit_that_must_wait_for_the_lock_says_so(
     (lock,) = (cache_root / MRCAT).glob("*.lock")
     fd = os.open(lock, os.O_RDWR)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         waiter = spawn("waiter", imcache_argv(*args), fake_mrcat.env())
         deadline = time.monotonic() + 3
         while WAITING not in waiter.stderr() and time.monotonic() < deadline:

@@ -123,3 +123,14 @@ def test_a_failed_attempt_keeps_its_logs_and_small_files_not_large_outputs(
     assert f"partial.nii: {FAILED_KEEP_BYTES + 1} bytes, removed" in (
         (kept / "imcache-dropped.txt").read_text()
     )
+
+
+def test_sharing_a_root_lets_the_group_write_its_lock_files(tmp_path: Path) -> None:
+    """Issue 16: an exclusive POSIX lock needs its file open for writing, by any of the group."""
+    store = Store(cache_root(str(tmp_path)))
+    store.ensure("pkg.Tool")
+    lock = Path(store.lock_path("pkg.Tool", "a" * 32))
+    lock.touch()
+    os.chmod(lock, 0o644)
+    store.share(None)
+    assert lock.stat().st_mode & 0o777 == 0o664

@@ -262,7 +262,7 @@ def test_verify_clean_cache_reads_every_file(
 FLOCK_HOLDER = r"""
 import fcntl, os, sys, time
 fd = os.open(sys.argv[1], os.O_RDWR)
-fcntl.flock(fd, fcntl.LOCK_SH)
+fcntl.lockf(fd, fcntl.LOCK_SH)
 with open(sys.argv[2], "w") as ready:
     ready.write("0")
 time.sleep(float(sys.argv[3]))

@@ -24,6 +24,7 @@ from imcache.core.layout import (
     key_of_leftover,
     key_of_lock,
     lock_name,
+    private_owner,
 )
 from imcache.core.lock import EntryLock
 from imcache.core.scan import Entry, read_entry, scan
@@ -172,8 +173,15 @@ def remove_entry(
 
 
 def _sweepable(path: str, now_ns: int, at_once: bool) -> bool:
-    if is_deleting(os.path.basename(path)):
+    name = os.path.basename(path)
+    if is_deleting(name):
         return True  # a removal that was interrupted: finish it
+    if private_owner(name) is not None:
+        from imcache.core.attempts import run_is_live
+
+        live = run_is_live(name)  # this host's run: its process tells; another host's: its age
+        if live is not None:
+            return not live
     try:
         age = now_ns - os.lstat(path).st_mtime_ns
     except FileNotFoundError:

@@ -2,7 +2,8 @@
 
 The cache root `<base>/imcache_mem` holds the files that describe it, one folder per interface,
 and in each folder one entry per key (`<key>/`), the entry's lock (`<key>.lock`) and, for a while,
-attempts that failed or are being deleted. Nothing else in imcache spells these names: a second
+runs still going (`<key>.run-<host>-<pid>/`, renamed onto `<key>` once complete) and attempts that
+failed or are being deleted. Nothing else in imcache spells these names: a second
 copy of "our own files" is how a glob once handed back `stdout.txt` as a tool's output.
 """
 
@@ -47,6 +48,7 @@ CACHEDIR_TAG = (
 # each user's entries their own (nobody else can rename or remove them); setgid keeps the group.
 SHARED_ROOT_MODE = 0o3770
 SHARED_ENTRY_MODE = 0o2750  # the group reads a finished entry; only its owner changes it
+SHARED_LOCK_MODE = 0o664  # the group locks an entry too: an exclusive POSIX lock needs write
 GITIGNORE = "# Made by imcache: a cache is never committed.\n*\n"
 README = """This folder is imcache's cache: one folder per interface, one entry per key.
 Each entry holds a tool's outputs, its captured stdout.txt and stderr.txt, and imcache.json,
@@ -72,8 +74,9 @@ KEY_PREFIX_PATTERN = re.compile(r"[0-9a-f]{4,32}")  # what `imcache show` takes
 LOCK_SUFFIX = ".lock"
 FAILED = "failed"  # <key>.failed-<time>-<pid>: a failed attempt, kept for inspection
 DELETING = "deleting"  # <key>.deleting-<pid>: an entry on its way out
-FETCHING = "fetching"  # <key>.fetching-<pid>: an entry being fetched from the remote
-LEFTOVER_PATTERN = re.compile(r"([0-9a-f]{32})\.(failed|deleting|fetching)-.+")
+FETCHING = "fetching"  # <key>.fetching-<host>-<pid>: an entry being fetched from the remote
+RUNNING = "run"  # <key>.run-<host>-<pid>: a run's private folder, renamed onto <key> when complete
+LEFTOVER_PATTERN = re.compile(r"([0-9a-f]{32})\.(failed|deleting|fetching|run)-.+")
 TEMPORARY_MARK = ".tmp-"  # <name>.tmp-<pid>[-<thread>]: a file being written atomically
 
 
@@ -109,16 +112,37 @@ def is_failed(name: str) -> bool:
 
 
 def fetching_name(entry: str) -> str:
-    return f"{entry}.{FETCHING}-{os.getpid()}"
+    """As a run's folder: unique to this host and process (hosts share a cache's folders)."""
+    return f"{entry}.{FETCHING}-{host_name()}-{os.getpid()}"
 
 
 def is_deleting(name: str) -> bool:
     return f".{DELETING}-" in name
 
 
-def attempts_of(key: str) -> tuple[str, str, str]:
+def host_name() -> str:
+    """This machine's name as run folders carry it (a separator in it would make a path)."""
+    return os.uname().nodename.replace(os.sep, "_") or "localhost"
+
+
+def run_name(entry: str) -> str:
+    """The private folder a run fills beside its entry: unique to this host and process."""
+    return f"{entry}.{RUNNING}-{host_name()}-{os.getpid()}"
+
+
+def private_owner(name: str) -> tuple[str, int] | None:
+    """(host, pid) of the run or fetch whose private folder `name` is, or None."""
+    for kind in (RUNNING, FETCHING):
+        _key, dot, rest = name.partition(f".{kind}-")
+        host, dash, pid = rest.rpartition("-")
+        if dot and dash and pid.isdigit():
+            return host, int(pid)
+    return None
+
+
+def attempts_of(key: str) -> tuple[str, str, str, str]:
     """Prefixes of the names that earlier attempts at `key` leave beside it."""
-    return (f"{key}.{FAILED}-", f"{key}.{DELETING}-", f"{key}.{FETCHING}-")
+    return (f"{key}.{FAILED}-", f"{key}.{DELETING}-", f"{key}.{FETCHING}-", f"{key}.{RUNNING}-")
 
 
 def key_of_leftover(name: str) -> str:

@@ -1,4 +1,4 @@
-"""Run the tool: an argv list (never a shell) in the entry folder, output captured and echoed."""
+"""Run the tool: an argv list (never a shell) in the run's folder, output captured and echoed."""
 
 from __future__ import annotations
 

@@ -2,8 +2,11 @@
 
 The locking protocol: look up under a shared lock (a hit, kept until we exit so that `clear`
 cannot pull it away, unless the request says not to hold it); else take the entry's lock, look
-again, run, check, publish. Planning the key is core/plan.py; what a miss leaves in the entry
-(outputs, record) is core/outputs.py.
+again, run, check, publish. The locks only spare duplicate work: the tool runs in a private folder
+(`<key>.run-<host>-<pid>`) that is renamed onto the key once complete, first one wins, so that
+where locks are not shared (two hosts) a loser hands back the winner's entry, never a mixed one.
+Planning the key is core/plan.py; what a miss leaves in the entry (outputs, record) is
+core/outputs.py.
 """
 
 from __future__ import annotations
@@ -111,7 +114,8 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
             hit = _from_remote(plan, request.env, reporter)
         if hit is None:
             try:
-                hit = _to_remote(_execute(plan, request.env, reporter), request, reporter)
+                ran = _execute(plan, request.env, reporter, replace=request.force)
+                hit = _to_remote(ran, request, reporter)
             except CacheError as exc:
                 _say_what_failures_take(plan, exc)
                 raise
@@ -203,9 +207,12 @@ def _used(plan: Plan, event: str) -> None:
     plan.store.log_event(event, plan.interface.name, plan.key)
 
 
-def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResult:
+def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter, replace: bool) -> RunResult:
+    """Run the tool in a private folder and publish it as the entry; another process's entry
+    published first is the result instead (`replace`, --force, makes ours the entry anyway)."""
     with cache_errors(plan.store.root):
-        entry = plan.store.prepare_entry(plan.interface.name, plan.key)
+        # --force: the entry goes first, as it always has (a run killed now leaves no entry).
+        attempt = plan.store.prepare_run(plan.interface.name, plan.key, replace=replace)
     # A miss only: a hit neither writes outputs nor starts a process.
     from imcache.core.outputs import (
         build_record,
@@ -216,23 +223,25 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
     )
     from imcache.core.process import run_tool
 
-    write_config_files(plan, entry)
+    # Configuration files and argv name outputs relative to the folder the tool runs in (and
+    # inputs by absolute paths), so nothing in them names the private folder once it is renamed.
+    write_config_files(plan, attempt)
     reporter.running(plan)
     tool_env = {**env, **plan.interface.fixed_env, **plan.env_values}
     assert plan.tool.path is not None
     argv = [plan.tool.path, *plan.argv[1:]]
     try:
-        completed = run_tool(argv, entry, tool_env, reporter.echo, plan.interface.name)
+        completed = run_tool(argv, attempt, tool_env, reporter.echo, plan.interface.name)
     except (CacheError, TerminatedError, KeyboardInterrupt):
         # Its logs could not be written, or we were stopped: no entry, an attempt kept aside.
         with contextlib.suppress(OSError):
-            plan.store.keep_failed(entry)
+            plan.store.keep_failed(attempt)
         raise
     plan.store.log_event(
         "miss" if completed.exit_code == 0 else "fail", plan.interface.name, plan.key
     )
     if completed.exit_code != 0:
-        kept = plan.store.keep_failed(entry)
+        kept = plan.store.keep_failed(attempt)
         raise ToolFailedError(
             f"{plan.tool.name} ({plan.interface.name}) {_failure(completed.exit_code)}",
             f"its logs are kept in {kept}",
@@ -240,38 +249,55 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter) -> RunResul
             kept_dir=kept,
             stderr_tail=_last_lines(os.path.join(kept, STDERR_LOG)),
         )
-    _refuse_changed_inputs(plan, entry)
-    outputs, missing = outputs_of(plan, entry)
+    _refuse_changed_inputs(plan, attempt)
+    outputs, missing = outputs_of(plan, attempt)
     if missing:
-        kept = plan.store.keep_failed(entry)
+        kept = plan.store.keep_failed(attempt)
         raise OutputsMissingError(
             f"{plan.tool.name} ({plan.interface.name}) exited 0 but did not write "
             + ", ".join(missing),
             f"nothing was cached; see the logs in {kept}",
         )
-    _refuse_links_out(plan, entry, outputs)
-    extra = extra_files(entry, outputs)
+    _refuse_links_out(plan, attempt, outputs)
+    extra = extra_files(attempt, outputs)
     record = build_record(plan, completed.started, completed.seconds, outputs, extra)
     try:
-        with cache_errors(entry):
-            plan.store.open_to_group(entry)  # first: a chmod would move the signatures
-            stamp_signatures(entry, outputs)  # before the digests: a writer moves them
-            record["files"] = file_digests(entry, skip=frozenset({RECORD, USED_MARK}))
-            plan.store.publish(entry, record, lambda: _refuse_still_written(plan, entry, outputs))
+        with cache_errors(attempt):
+            plan.store.open_to_group(attempt)  # first: a chmod would move the signatures
+            stamp_signatures(attempt, outputs)  # before the digests: a writer moves them
+            record["files"] = file_digests(attempt, skip=frozenset({RECORD, USED_MARK}))
+            plan.store.publish(
+                attempt, record, lambda: _refuse_still_written(plan, attempt, outputs)
+            )
+            won = plan.store.place_entry(attempt, plan.entry, replace=replace)
     except (CacheError, OutputStillWrittenError):
         # A full disk while publishing, or a writer the tool left behind: the attempt goes
         # aside, never half an entry.
         with contextlib.suppress(OSError):
-            plan.store.keep_failed(entry)
+            plan.store.keep_failed(attempt)
         raise
+    if not won:
+        return _winner(plan, completed.seconds)
     return RunResult(
         plan=plan,
         cached=False,
-        outputs=_absolute(entry, outputs),
-        extra_files=[os.path.join(entry, p) for p in extra],
+        outputs=_absolute(plan.entry, outputs),
+        extra_files=[os.path.join(plan.entry, p) for p in extra],
         seconds=completed.seconds,
         values=_values(outputs),
     )
+
+
+def _winner(plan: Plan, seconds: float) -> RunResult:
+    """Another process published this key first (its lock not shared with ours, or locking
+    off): its entry is the result, so that every caller gets the same bytes; this run ran."""
+    hit = look_up(plan)
+    if hit is None:
+        raise CacheError(
+            f"entry {plan.entry} was removed while this run published it",
+            "run again (a 'clear' of the same cache ran meanwhile)",
+        )
+    return replace(hit, cached=False, seconds=seconds)
 
 
 def _say_what_failures_take(plan: Plan, error: CacheError) -> None:

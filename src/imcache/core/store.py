@@ -5,8 +5,10 @@ shared with a group. Entries are prepared empty, published once a run succeeds, 
 when it fails; their used mark and the root's events log record use.
 
 An entry is `<root>/<PACKAGE.Name>/<key>/`. It is complete only once its record `imcache.json`
-exists: `publish` writes it last, to a temporary name, and renames it into place. What makes a
-record intact is `entry`'s to judge; the lock beside each entry is `lock`'s.
+exists: `publish` writes it last, to a temporary name, and renames it into place. A run fills a
+private folder beside it (`prepare_run`) and publishes it there, then `place_entry` renames that
+folder onto the key: first one wins, so entries are right even where locks are not shared. What
+makes a record intact is `entry`'s to judge; the lock beside each entry is `lock`'s.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from imcache.core.datatype import datatype
 from imcache.core.entry import check_record, encode_record, mark_text, read_record, tree_bytes
 from imcache.core.errors import CacheError
-from imcache.core.files import remove_tree, write_atomic
+from imcache.core.files import write_atomic
 from imcache.core.layout import (
     CACHEDIR_TAG,
     CACHEDIR_TAG_FILE,
@@ -37,13 +39,14 @@ from imcache.core.layout import (
     README_FILE,
     RECORD,
     SHARED_ENTRY_MODE,
+    SHARED_LOCK_MODE,
     SHARED_ROOT_MODE,
     USED_MARK,
-    attempts_of,
-    deleting_name,
     failed_name,
-    is_key,
+    key_of_leftover,
+    key_of_lock,
     lock_name,
+    run_name,
 )
 
 FAILED_KEEP_BYTES = 1 << 20  # a failed attempt's files larger than this are not kept
@@ -87,7 +90,7 @@ class Store:
         if not os.access(self.root, os.R_OK | os.X_OK):
             info = os.stat(self.root)
             raise CacheError(
-                f"cache root {self.root} belongs to user {_user_name(info.st_uid)} "
+                f"cache root {self.root} belongs to user {user_name(info.st_uid)} "
                 f"(mode {stat.S_IMODE(info.st_mode):o}) and you may not use it",
                 "use a --base-dir of your own, or ask its owner to share it with "
                 "'imcache init --shared --group GROUP'",
@@ -113,7 +116,20 @@ class Store:
                 with contextlib.suppress(FileNotFoundError, PermissionError):
                     os.chown(os.path.join(self.root, name), -1, gid)
                     os.chmod(os.path.join(self.root, name), 0o644)
+            for lock in self._lock_files():
+                # An exclusive POSIX lock needs the file open for writing: the group's too.
+                with contextlib.suppress(FileNotFoundError, PermissionError):
+                    os.chown(lock, -1, gid)
+                    os.chmod(lock, SHARED_LOCK_MODE)
         return _group_name(gid)
+
+    def _lock_files(self) -> list[str]:
+        return [
+            os.path.join(folder, name)
+            for folder in self._interface_folders()
+            for name in os.listdir(folder)
+            if key_of_lock(name) is not None
+        ]
 
     def _interface_folders(self) -> list[str]:
         with os.scandir(self.root) as children:
@@ -152,8 +168,9 @@ class Store:
     def publish(
         self, entry: str, record: dict[str, Any], last_check: Callable[[], None] | None = None
     ) -> None:
-        """Write the record last: from this moment the entry is complete. `last_check` runs
-        just before, and may refuse the entry by raising (a process still writing an output)."""
+        """Write the record last: from this moment the folder is complete (a run's folder is
+        then placed onto its key). `last_check` runs just before, and may refuse the entry by
+        raising (a process still writing an output)."""
         payload = encode_record(record)
         # The mark holds the entry's size and its inputs, so that `ls`, `stats` and `clear`
         # need neither walk it nor parse its record.
@@ -183,27 +200,39 @@ class Store:
             pass
 
     def prepare_entry(self, interface: str, key: str) -> str:
-        """An empty entry folder; an earlier incomplete or failed attempt is removed first."""
+        """An empty entry folder, made in place; earlier incomplete or failed attempts are
+        removed first. (A run fills a private folder instead: `prepare_run`.)"""
+        from imcache.core.attempts import clear_attempts  # a miss only
+
         entry = self.entry_dir(interface, key)
-        parent = os.path.dirname(entry)
-        os.makedirs(parent, exist_ok=True)
-        for name in os.listdir(parent):
-            if name == key or name.startswith(attempts_of(key)):
-                path = os.path.join(parent, name)
-                if _owner_of(path) not in (os.geteuid(), None) and os.geteuid() != 0:
-                    if name != key:
-                        continue  # another user's failed attempt: theirs to remove
-                    raise CacheError(
-                        f"entry {path} belongs to user {_user_name(_owner_of(path))}, and a "
-                        "shared cache never lets one user replace another's entry",
-                        "ask them to run it again (or to run 'imcache verify --fix' if it is "
-                        "damaged), or use a private --base-dir",
-                    )
-                _remove_attempt(path)
+        clear_attempts(entry, entry_too=True)
         os.mkdir(entry)
         if self.is_shared():
             os.chmod(entry, SHARED_ENTRY_MODE)
         return entry
+
+    def prepare_run(self, interface: str, key: str, *, replace: bool = False) -> str:
+        """An empty private folder for a run of `key`, beside its entry (`<key>.run-<host>-<pid>`):
+        `place_entry` renames it onto the key once complete, so that no reader, on any host, ever
+        sees an entry being filled. Earlier failed attempts are removed first, and the entry
+        itself only if `replace` (--force); other processes' runs are left alone."""
+        from imcache.core.attempts import clear_attempts, refuse_replacing_others  # a miss only
+
+        entry = self.entry_dir(interface, key)
+        refuse_replacing_others(entry)
+        clear_attempts(entry, entry_too=replace)
+        private = run_name(entry)
+        os.mkdir(private)
+        if self.is_shared():
+            os.chmod(private, SHARED_ENTRY_MODE)
+        return private
+
+    def place_entry(self, attempt: str, entry: str, *, replace: bool = False) -> bool:
+        """Make a complete attempt the entry, by renaming it onto the key (see
+        `attempts.place_entry`): True if it is now the entry, False if another publisher won."""
+        from imcache.core.attempts import place_entry  # a miss only
+
+        return place_entry(attempt, entry, replace=replace)
 
     def log_event(self, event: str, interface: str, key: str) -> None:
         """One short line appended (O_APPEND writes of this size do not interleave): for stats."""
@@ -223,7 +252,8 @@ class Store:
         """Move a failed attempt aside under a name that says so, for inspection: its logs and
         small files, not its large outputs (a full disk must not stay full of a failure's)."""
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        failed = failed_name(entry, stamp)
+        folder, name = os.path.split(entry)  # a run's private folder is named after its key
+        failed = failed_name(os.path.join(folder, key_of_leftover(name)), stamp)
         os.replace(entry, failed)
         with contextlib.suppress(OSError):  # what could not go stays; the attempt is aside
             _drop_large_files(failed)
@@ -261,33 +291,7 @@ def _drop_large_files(attempt: str) -> None:
         write_atomic(os.path.join(attempt, DROPPED_NOTE), (note + "".join(dropped)).encode())
 
 
-def _remove_attempt(path: str) -> None:
-    """Remove an earlier attempt; a failure (a read-only cache) is reported, never hidden.
-
-    An entry is renamed aside first, in one step: killed half-way through the deletion, we
-    must not leave its record standing over half its files (a hit naming files that are gone).
-    """
-    try:
-        if is_key(os.path.basename(path)):
-            doomed = deleting_name(path)
-            os.rename(path, doomed)
-            path = doomed
-        remove_tree(path)
-    except OSError as exc:
-        raise CacheError(
-            f"cannot remove the earlier attempt {path}: {exc.strerror or exc}",
-            "choose a writable --base-dir (or IMCACHE_BASE_DIR)",
-        ) from exc
-
-
-def _owner_of(path: str) -> int | None:
-    try:
-        return os.lstat(path).st_uid
-    except FileNotFoundError:
-        return None
-
-
-def _user_name(uid: int | None) -> str:
+def user_name(uid: int | None) -> str:
     import pwd  # only for messages about other users
 
     try:

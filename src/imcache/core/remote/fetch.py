@@ -1,21 +1,20 @@
 """Fetch an entry from the remote: every blob into a private folder, checked as it streams.
 
-The folder (`<key>.fetching-<pid>`, beside the entry, on the same file system) becomes the entry
-only once every file arrived at its size and digests; then it is renamed into place and the local
-record is written last, as a local run writes it. A missing or wrong blob discards the whole fetch:
-never a partial entry.
+The folder (`<key>.fetching-<host>-<pid>`, beside the entry, on the same file system) becomes the
+entry only once every file arrived at its size and digests; then its local record is written (last
+among its files) and the folder is renamed onto the key, as a local run publishes its own. A
+missing or wrong blob discards the whole fetch: never a partial entry.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from typing import Any
 
 from imcache.core.datatype import datatype
 from imcache.core.errors import RemoteDataError
 from imcache.core.files import remove_tree, remove_tree_quietly
-from imcache.core.layout import deleting_name, fetching_name, remote_blob, remote_record
+from imcache.core.layout import fetching_name, remote_blob, remote_record
 from imcache.core.remote.action import Digests, decode_action
 from imcache.core.remote.client import RemoteClient
 from imcache.core.store import Store
@@ -48,9 +47,16 @@ def fetch_entry(store: Store, interface: str, key: str, client: RemoteClient) ->
 
 
 def install_action(
-    store: Store, interface: str, key: str, client: RemoteClient, action: dict[str, Any]
+    store: Store,
+    interface: str,
+    key: str,
+    client: RemoteClient,
+    action: dict[str, Any],
+    replace: bool = False,
 ) -> Fetched:
-    """Fetch the files `action` names and make them the local entry (replacing any there)."""
+    """Fetch the files `action` names and make them the local entry. An intact local entry
+    published meanwhile stays (the first local publisher wins), unless `replace`: our own
+    result that lost the race to publish remotely gives way to the remote's winner."""
     store.ensure(interface)
     entry = store.entry_dir(interface, key)
     private = fetching_name(entry)
@@ -59,11 +65,11 @@ def install_action(
     os.mkdir(private)
     try:
         total = _fetch_files(client, private, action, f"{interface} {key[:12]}")
-        _swap_in(entry, private)
+        store.publish(private, _stamped(store, private, action["record"]))
+        store.place_entry(private, entry, replace=replace)
     except BaseException:
         remove_tree_quietly(private)
         raise
-    store.publish(entry, _stamped(store, entry, action["record"]))
     return Fetched(entry=entry, bytes=total, action=action)
 
 
@@ -121,16 +127,3 @@ def _fetch_blob(client: RemoteClient, sha256: str, path: str, what: str, relativ
             "the bucket's lifecycle rule may have expired it; push the entry again",
         ) from None
     return digests
-
-
-def _swap_in(entry: str, private: str) -> None:
-    """The fetched folder becomes the entry; whatever stood there (an incomplete attempt, or our
-    own result that lost the race to publish) goes aside first and is removed after."""
-    doomed = None
-    if os.path.lexists(entry):
-        doomed = deleting_name(entry)
-        os.rename(entry, doomed)
-    os.rename(private, entry)
-    if doomed is not None:
-        with contextlib.suppress(OSError):
-            remove_tree(doomed)

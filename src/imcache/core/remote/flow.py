@@ -80,7 +80,7 @@ def push_for_run(
         action = read_action(client, interface, key) if adopt else None
         if action is None or _same_files(store, interface, key, action):
             return None
-        return install_action(store, interface, key, client, action)
+        return install_action(store, interface, key, client, action, replace=True)
     except (RemoteError, OSError) as exc:
         _failed(store, interface, key, settings, warn, exc)
         return None
