@@ -175,3 +175,39 @@ def test_private_cache_keeps_other_users_out(
     assert other.returncode == 1
     assert "mode 700" in other.stderr and "you may not use it" in other.stderr
     assert "Traceback" not in other.stderr
+
+
+def test_two_members_racing_one_key_without_locks_agree(lab: Path) -> None:
+    """Issue 16: where locks are not shared, two members may run one key at once. The loser's
+    rename meets the winner's entry (in the sticky folder: EPERM, not ENOTEMPTY) and hands
+    back the winner's entry: both exit 0 with the same path and bytes, one entry stays."""
+    from tests.conftest import SITE_PACKAGES, as_user_command
+
+    if os.geteuid() != 0:
+        pytest.skip("acting as other users needs root (CI runs as root)")
+    real = require_tool("mrcat")
+    slow = lab / "bin" / "mrcat"
+    slow.parent.mkdir()
+    slow.write_text(f'#!/bin/sh\nsleep 1\nexec "{real}" "$@"\n')
+    slow.chmod(0o755)
+    procs = []
+    for user in (USER_A, USER_B):
+        env = {
+            "PATH": f"{slow.parent}{os.pathsep}{os.environ['PATH']}",
+            "HOME": str(lab / f"home-{user}"),
+            "IMCACHE_BASE_DIR": str(lab / "lab"),
+            "IMCACHE_TEST_NO_LOCKS": "1",
+            "PYTHONPATH": f"{Path(__file__).parents[2] / 'src'}{os.pathsep}{SITE_PACKAGES}",
+        }
+        argv = [*as_user_command(user, (user, LAB)), *MRCAT]
+        procs.append(
+            subprocess.Popen(argv, cwd=lab, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        )
+    done = [proc.communicate(timeout=120) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], [err for _out, err in done]
+    results = [json.loads(out) for out, _err in done]
+    assert results[0]["cached"] is results[1]["cached"] is False, "both ran: locks were off"
+    (path,) = {result["outputs"]["out_file"] for result in results}
+    entry = Path(path).parent
+    assert entry.stat().st_uid in (USER_A, USER_B)
+    assert sorted(p.name for p in entry.parent.iterdir() if p.is_dir()) == [entry.name]

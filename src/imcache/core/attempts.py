@@ -24,6 +24,9 @@ from imcache.core.layout import (
 )
 
 PLACE_TRIES = 10  # each turn lost means another process published or removed the entry meanwhile
+# What renaming a folder onto the key says when the key is taken: a non-empty folder there, or
+# (a shared cache's sticky folder) one that belongs to another user, checked before its content.
+_TAKEN = (errno.ENOTEMPTY, errno.EEXIST, errno.EPERM, errno.EACCES)
 
 
 def clear_attempts(entry: str, *, entry_too: bool) -> None:
@@ -71,7 +74,7 @@ def place_entry(attempt: str, entry: str, *, replace: bool = False) -> bool:
         try:
             os.rename(attempt, entry)
         except OSError as exc:
-            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            if exc.errno not in _TAKEN or not os.path.lexists(entry):
                 raise
         else:
             fsync_folder(os.path.dirname(entry))  # the rename is what publishes: keep it
@@ -79,6 +82,7 @@ def place_entry(attempt: str, entry: str, *, replace: bool = False) -> bool:
         if not replace and intact(entry):
             remove_tree_quietly(attempt)
             return False
+        refuse_replacing_others(entry)
         doomed = deleting_name(entry)
         with contextlib.suppress(FileNotFoundError):  # removed by another process meanwhile
             os.rename(entry, doomed)
