@@ -161,3 +161,24 @@ def test_a_mount_without_locks_goes_on_unlocked(
     assert lock.acquire(exclusive=True) is locked
     lock.release()
     assert str(tmp_path / "k.lock") not in locks._SLOTS
+
+
+def test_a_forked_child_holds_none_of_its_parent_s_locks(tmp_path: Path) -> None:
+    """POSIX locks are not inherited: a child that believed its parent's table would take a
+    'shared' lock without asking the kernel, and protect nothing."""
+    path = tmp_path / "k.lock"
+    held = EntryLock(str(path))
+    assert held.acquire(exclusive=False)
+    held.hold_until_exit()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its table is empty, and an exclusive lock must wait for ours
+        answer = b"empty" if not locks._SLOTS and not locks._HELD else b"inherited"
+        answer += b" busy" if not EntryLock(str(path)).try_exclusive() else b" free"
+        os.write(write, answer)
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 100) == b"empty busy"
+    os.close(read)
+    assert other_process(path, "ex") == "busy", "the parent's hold is intact"

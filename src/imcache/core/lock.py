@@ -56,6 +56,21 @@ _SLOTS: dict[str, _Slot] = {}
 _HELD: dict[str, _Slot] = {}
 
 
+def _after_fork_in_child() -> None:
+    """A forked child holds none of its parent's POSIX locks: it starts with an empty table
+    (closing its copies of the descriptors drops nothing of the parent's)."""
+    global _GUARD
+    _GUARD = _thread.allocate_lock()  # another thread may have held it at the fork
+    for slot in _SLOTS.values():
+        with contextlib.suppress(OSError):
+            os.close(slot.fd)
+    _SLOTS.clear()
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _drop_held(path: str) -> None:
     with _GUARD:
         slot = _HELD.pop(path, None)
