@@ -122,3 +122,50 @@ def test_a_file_that_cannot_be_written_is_one_line_and_kept_aside(
     assert "File name too long" in result.stderr and len(result.stderr.splitlines()) == 1
     entries = [p.name for p in (cache_root / "x.Config").iterdir() if p.is_dir()]
     assert entries and all(".failed-" in name for name in entries), entries
+
+
+def script_definition() -> dict[str, Any]:
+    """`sh SCRIPT`: a configuration file that names another output's path, and a tool that
+    notes its own working folder."""
+    return {
+        "name": "script",
+        "description": "run a script written from a file-template",
+        "command-line": "sh [SCRIPT] [OUT]",
+        "inputs": [{"id": "label", "name": "label", "type": "String", "value-key": "[LABEL]"}],
+        "output-files": [
+            {
+                "id": "script",
+                "name": "script",
+                "path-template": "make.sh",
+                "value-key": "[SCRIPT]",
+                "file-template": ["echo [LABEL] > [OUT]", "pwd > where.txt"],
+            },
+            {"id": "out", "name": "out", "path-template": "[LABEL].txt", "value-key": "[OUT]"},
+        ],
+    }
+
+
+def test_nothing_imcache_writes_names_the_run_s_private_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated: Path
+) -> None:
+    """Issue 16: the tool runs in `<key>.run-<host>-<pid>`, renamed onto `<key>` once complete.
+    The configuration file and argv name outputs relative to the folder the tool runs in, so
+    their text holds in the published entry; the record and every path handed back name the
+    entry. (What the tool writes of its own working folder, `pwd` here, names the run's.)"""
+    folder = tmp_path / "defs"
+    (folder / "x").mkdir(parents=True)
+    (folder / "x" / "Script.json").write_text(json.dumps(script_definition()))
+    monkeypatch.setenv("IMCACHE_PATH", str(folder))
+
+    ran = run_json("run", "x.Script", "--label", "a")
+
+    entry = Path(ran["work_dir"])
+    assert entry.name == ran["key"] and entry.is_dir()
+    assert Path(ran["outputs"]["out"]) == entry / "a.txt"
+    assert (entry / "a.txt").read_text() == "a\n"
+    assert Path(ran["outputs"]["script"]).read_text() == "echo a > a.txt\npwd > where.txt"
+    record_text = (entry / "imcache.json").read_text()
+    assert ".run-" not in record_text and ".run-" not in json.dumps(ran)
+    assert json.loads(record_text)["argv"] == ["sh", "make.sh", "a.txt"]
+    assert (entry / "where.txt").read_text().startswith(f"{entry}.run-")
+    assert sorted(p.name for p in entry.parent.iterdir()) == [entry.name, f"{entry.name}.lock"]
