@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import imcache, run_json
+from tests.conftest import first_on_path, imcache, require_tool, run_json
 from tests.core.test_run import MRCAT, Calls, MakeNifti, concat_args
 
 
@@ -109,3 +109,33 @@ def test_a_list_output_glob_never_matches_imcache_s_own_files(tmp_path: Path) ->
         "--interfaces", str(folder.parent), "run", "test.Copy", "--source", "source.txt"
     )
     assert [Path(p).name for p in data["outputs"]["texts"]] == ["copied.txt"]
+
+
+def test_an_output_linking_by_absolute_path_into_its_run_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_root: Path
+) -> None:
+    """Issue 16: the tool runs in a private folder renamed onto the entry once complete, so a
+    link by absolute path into that folder would dangle in the entry (a tool writing
+    `ln -s "$PWD/out" link`): refused, never a hit on a link to nowhere. The real ln, behind a
+    script that names its own working folder, as no real neuroimaging tool does on demand."""
+    real_ln = require_tool("ln")
+    script = f'#!/bin/sh\necho hi > real.txt\nexec "{real_ln}" -s "$PWD/real.txt" made_link\n'
+    first_on_path(tmp_path / "bin", monkeypatch, {"abslink": script})
+    folder = tmp_path / "catalogue" / "test"
+    folder.mkdir(parents=True)
+    definition = {
+        "name": "abslink",
+        "tool-version": "1.0",
+        "schema-version": "0.5",
+        "description": "link an output to another by absolute path",
+        "command-line": "abslink",
+        "inputs": [],
+        "output-files": [{"id": "made", "name": "made", "path-template": "made_link"}],
+    }
+    (folder / "AbsLink.json").write_text(json.dumps(definition))
+    result = imcache("--interfaces", str(folder.parent), "run", "test.AbsLink", "--get", "made")
+    assert result.exit_code == 1, result.stderr
+    assert "output made (made_link -> " in result.stderr
+    assert "symbolic link out of its entry" in result.stderr
+    assert result.stdout == ""
+    assert not list(cache_root.rglob("imcache.json")), "nothing cached"

@@ -105,9 +105,21 @@ def links_out(entry: str, outputs: dict[str, Any]) -> list[str]:
     found = []
     for name, item in output_items(outputs):
         real = os.path.realpath(os.path.join(entry, item["path"]))
-        if real != real_entry and not real.startswith(real_entry + os.sep):
+        inside = real == real_entry or real.startswith(real_entry + os.sep)
+        if not inside or _absolute_link_on(entry, item["path"]):
             found.append(f"{name} ({item['path']} -> {real})")
     return found
+
+
+def _absolute_link_on(entry: str, relative: str) -> bool:
+    """A link by absolute path on the way to an output: even one into the folder the tool ran
+    in names that private folder, which is gone once it is renamed onto the entry."""
+    path = entry
+    for part in relative.split("/"):
+        path = os.path.join(path, part)
+        if os.path.islink(path) and os.path.isabs(os.readlink(path)):
+            return True
+    return False
 
 
 def stamp_signatures(entry: str, outputs: dict[str, Any]) -> None:
