@@ -7,8 +7,7 @@ package on every start, pays nothing for them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing is not imported at run time: a hit never needs it
 
 __version__ = "0.1.0"
 
@@ -47,6 +46,8 @@ __all__ = [  # spelt out for linters; the same names as _PUBLIC (a test checks)
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from imcache.api.memory import Memory
     from imcache.api.pipefunc import PipeFunc
     from imcache.api.results import Outputs, Planned, Result
@@ -67,6 +68,8 @@ def __getattr__(name: str) -> Any:
     module = _PUBLIC.get(name)
     if module is None:
         raise AttributeError(f"module 'imcache' has no attribute {name!r}")
+    import importlib  # only when a public name is first used
+
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # looked up once
     return value

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 
 def test_a_run_does_not_import_the_other_commands() -> None:
@@ -23,3 +26,63 @@ def test_a_run_does_not_import_the_other_commands() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     )
     assert found.stdout.strip() == "", f"imported on the run path: {found.stdout.strip()}"
+
+
+# What a hit served by cli/fast.py never needs (issue 17): each is imported where it is used.
+OFF_THE_HIT = (
+    "typing",
+    "contextlib",
+    "threading",
+    "mmap",
+    "struct",
+    "math",
+    "importlib",
+    "warnings",
+    "re",
+    "json",
+    "enum",
+    "functools",
+    "collections",
+)
+DEFINITION = {
+    "name": "cp",
+    "tool-version": "coreutils",
+    "schema-version": "0.5",
+    "description": "Copies a file.",
+    "command-line": "cp [IN] [OUT]",
+    "inputs": [
+        {"id": "in_file", "name": "in_file", "type": "File", "value-key": "[IN]"},
+        {"id": "out", "name": "out", "type": "String", "value-key": "[OUT]", "optional": True},
+    ],
+    "output-files": [{"id": "out_file", "name": "out_file", "path-template": "[OUT]"}],
+}
+HIT_PROBE = (
+    "import sys\n"
+    "from imcache.cli.fast import serve_hit\n"
+    "code = serve_hit(sys.argv[1:])\n"
+    f"print(code, ','.join(m for m in {OFF_THE_HIT!r} if m in sys.modules))\n"
+)
+
+
+def test_a_hit_imports_none_of_what_only_misses_and_errors_need(tmp_path: Path) -> None:
+    (tmp_path / "cat" / "t").mkdir(parents=True)
+    (tmp_path / "cat" / "t" / "Copy.json").write_text(json.dumps(DEFINITION))
+    (tmp_path / "in.bin").write_bytes(b"input")
+    time.sleep(2.2)  # older than the memo's racy window (ctime too): its digest is kept
+    words = ["--base-dir", "base", "--interfaces", "cat", "run", "t.Copy", "--in-file", "in.bin"]
+    words += ["--out", "copy.bin"]
+    for _ in range(2):  # a miss, then a hit by the full command, which fills the memo
+        done = subprocess.run(
+            [sys.executable, "-m", "imcache", *words], cwd=tmp_path, capture_output=True
+        )
+        assert done.returncode == 0, done.stderr
+    hit = subprocess.run(
+        [sys.executable, "-c", HIT_PROBE, *words],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    code, imported = hit.stdout.splitlines()[-1].split(" ")
+    assert code == "0", hit.stderr  # served here: a hit
+    assert imported.strip() == "", f"imported on a hit: {imported.strip()}"

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, BinaryIO
 
 from imcache.cli import lines
 from imcache.cli.run_words import split_run_words
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import BinaryIO
+
     from imcache.core.plan import Plan
     from imcache.core.run import RunResult
 

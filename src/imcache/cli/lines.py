@@ -5,14 +5,16 @@ commands say theirs through `common.say`, which reads the same setting)."""
 from __future__ import annotations
 
 import os
-import re
 import sys
-from typing import Any, BinaryIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
 
 # Line colours for a person at a terminal: a hit, a run, trouble.
 TONES = {"hit": "green", "ran": "yellow", "warning": "yellow", "error": "red"}
 _ANSI_CODES = {"green": 32, "yellow": 33, "red": 31}  # click.style's foreground codes
-_ANSI = re.compile(r"\033\[[0-?]*[ -/]*[@-~]")  # what click.echo strips off a non-terminal
+ANSI_CODE = r"\033\[[0-?]*[ -/]*[@-~]"  # what click.echo strips off a non-terminal
 _color_setting = "auto"  # the group's --color (or IMCACHE_COLOR, NO_COLOR, imcache.toml)
 line_open = [False]  # the tool's last echoed line has no end yet (ToolEcho sets it)
 
@@ -94,7 +96,9 @@ def echo_line(text: str) -> None:
 
 def write_line(stream: Any, text: str) -> None:
     """As `click.echo(text)`: escape codes stripped off anything but a terminal, then flushed."""
-    if not (hasattr(stream, "isatty") and stream.isatty()):
-        text = _ANSI.sub("", text)
+    if "\033" in text and not (hasattr(stream, "isatty") and stream.isatty()):
+        import re  # a line with escape codes only: most have none
+
+        text = re.sub(ANSI_CODE, "", text)
     stream.write(text + "\n")
     stream.flush()

@@ -3,10 +3,12 @@ click, fast.py without it), so that a hit reads the same whichever path served i
 
 from __future__ import annotations
 
-from typing import Any
-
 from imcache.core.plan import Plan
 from imcache.core.run import RunResult
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def waiting_message(plan: Plan) -> str:

@@ -10,9 +10,11 @@ its usual words. No click here: a hit imports this without it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from imcache.core.datatype import datatype
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # The run options, as the click command declares them (a test holds the two together).
 FLAGS = {

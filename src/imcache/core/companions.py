@@ -20,7 +20,6 @@ A definition may name more (`custom.imcache.companions`): `.bval` and `.bvec` be
 from __future__ import annotations
 
 import os
-import re
 import stat
 
 from imcache.core.errors import UsageError
@@ -146,6 +145,8 @@ def _header_lines(path: str) -> list[str] | None:
 
 def _numbered(header: str, pattern: str) -> list[str]:
     """`vol-[].dat` (or `vol-[0:3].dat`): every existing file with digits where the brackets are."""
+    import re  # a numbered MRtrix header only
+
     folder, name = os.path.split(pattern)
     parts = re.split(r"\[[^\]]*\]", name)
     wanted = re.compile(r"\d+".join(re.escape(part) for part in parts) + "$")

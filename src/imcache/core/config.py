@@ -31,11 +31,14 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping
-from typing import Any
 
 from imcache.core.datatype import datatype
 from imcache.core.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 PROJECT_FILE = "imcache.toml"
 COLORS = ("auto", "always", "never")

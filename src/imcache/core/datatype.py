@@ -12,10 +12,21 @@ No inheritance between datatypes, no `InitVar`, no ordering.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar, dataclass_transform, overload
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing is not imported at run time: a hit never needs it
+    from collections.abc import Callable
+    from typing import Any, TypeVar, dataclass_transform, overload
 
-T = TypeVar("T")
+    T = TypeVar("T")
+else:
+
+    def overload(function: object) -> object:
+        return function  # the last definition, the real one, is what stays (ruff: F811)
+
+    def dataclass_transform(**_: object) -> object:
+        return overload  # a marker for type checkers only
+
+
 _MISSING: Any = object()
 
 
@@ -36,11 +47,11 @@ def field(*, default: Any = _MISSING, default_factory: Callable[[], Any] = _MISS
 @overload
 def datatype(cls: type[T], /) -> type[T]: ...
 @overload
-def datatype(*, frozen: bool = True) -> Callable[[type[T]], type[T]]: ...
+def datatype(*, frozen: bool = True) -> Callable[[type[T]], type[T]]: ...  # noqa: F811
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
-def datatype(cls: Any = None, /, *, frozen: bool = True) -> Any:
+def datatype(cls: Any = None, /, *, frozen: bool = True) -> Any:  # noqa: F811
     """Give `cls` an `__init__` over its annotated fields, `__eq__`, `__hash__`, `__repr__`."""
 
     def build(cls: type[T]) -> type[T]:

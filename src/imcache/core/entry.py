@@ -10,16 +10,19 @@ store's; reading every other file's digest is `verify`'s.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import time
-from typing import Any
 
 import xxhash
 
+from imcache.core import cjson
 from imcache.core.hashing import DigestMemo, digest_file
 from imcache.core.layout import LAYOUT, MARK_WIDTH, RECORD
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def read_record(entry: str) -> dict[str, Any] | None:
@@ -39,7 +42,7 @@ def check_record(entry: str) -> tuple[dict[str, Any] | None, str]:
     except OSError as exc:
         return None, f"its record cannot be read ({exc.strerror})"
     try:
-        record = json.loads(payload)
+        record = cjson.loads(payload)
     except ValueError:
         return None, "its record is not valid JSON (cut short or edited)"
     if not isinstance(record, dict) or record.get("layout") != LAYOUT:
@@ -51,6 +54,8 @@ def check_record(entry: str) -> tuple[dict[str, Any] | None, str]:
 
 def encode_record(record: dict[str, Any]) -> bytes:
     """The record as written to disk: its checksum added, so that `check_record` notices edits."""
+    import json  # a run only (indented): a hit reads records with cjson
+
     record = {**record, "check": record_check(record)}
     return json.dumps(record, indent=1, sort_keys=True).encode("utf-8")
 
@@ -58,7 +63,7 @@ def encode_record(record: dict[str, Any]) -> bytes:
 def record_check(record: dict[str, Any]) -> str:
     """A checksum of the record's content (its own `check` field aside), to notice edits."""
     content = {name: value for name, value in record.items() if name != "check"}
-    return xxhash.xxh3_128_hexdigest(json.dumps(content, sort_keys=True).encode())
+    return xxhash.xxh3_128_hexdigest(cjson.dumps(content, sort_keys=True).encode())
 
 
 def record_inputs(record: dict[str, Any]) -> dict[str, str]:
@@ -74,7 +79,7 @@ def record_inputs(record: dict[str, Any]) -> dict[str, str]:
 def mark_text(size_without_mark: int, record: dict[str, Any]) -> bytes:
     """The used mark's text: the entry's size (the mark's own bytes included) on its first line,
     its inputs as `ls --json` shows them on the second, so that `ls` parses no record."""
-    summary = json.dumps(record_inputs(record)).encode() + b"\n"
+    summary = cjson.dumps(record_inputs(record)).encode() + b"\n"
     size = size_without_mark + MARK_WIDTH + len(summary)
     return f"{size:>{MARK_WIDTH - 1}}\n".encode() + summary
 

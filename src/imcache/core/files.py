@@ -8,14 +8,32 @@ removes (an entry, a failed attempt, a half-deleted leftover) goes through `remo
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable
-from typing import TypeVar
 
 from imcache.core.layout import temporary_name
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
+
+class suppress:
+    """`contextlib.suppress`, without importing contextlib (and the collections and functools it
+    loads) on a hit."""
+
+    __slots__ = ("kinds",)
+
+    def __init__(self, *kinds: type[BaseException]) -> None:
+        self.kinds = kinds
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
+        return kind is not None and issubclass(kind, self.kinds)
 
 
 def place_atomic(
@@ -26,13 +44,13 @@ def place_atomic(
     On any failure the temporary is removed and `path` is left as it was. `durable` fsyncs the
     folder too, so that the rename survives a power cut (`make` fsyncs the file itself)."""
     temporary = temporary or temporary_name(path)
-    with contextlib.suppress(FileNotFoundError):
+    with suppress(FileNotFoundError):
         os.unlink(temporary)  # a leftover of a killed process with our pid
     try:
         made = make(temporary)
         os.replace(temporary, path)
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with suppress(FileNotFoundError):
             os.unlink(temporary)
     if durable:
         fsync_folder(os.path.dirname(path))

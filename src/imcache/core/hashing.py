@@ -4,23 +4,22 @@ digests feed is core/keystream.py."""
 
 from __future__ import annotations
 
-import contextlib
-import mmap
 import os
 import stat
-import struct
-import threading
 import time
-from collections.abc import Callable
-from typing import Any, NoReturn
 
 import xxhash
 
 from imcache.core.companions import companions, may_have_companions
 from imcache.core.errors import ImcacheError, InputChangedError, UsageError
-from imcache.core.files import write_atomic
+from imcache.core.files import suppress, write_atomic
 from imcache.core.interfaces.model import FileArg, SubArg, Value
 from imcache.core.layout import ROOT_NAME, temporary_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, NoReturn, TypeAlias
 
 # What says a file is still the one we hashed: replaced (dev, inode), resized, or written to (any
 # write moves mtime and ctime). Compared after hashing and again after the tool has run.
@@ -29,7 +28,7 @@ Seen = dict[str, Signature]
 RACY_NS = 2 * 10**9  # a file changed this close to its hashing is not memoised (coarse clocks)
 READ_AHEAD_BYTES = 64 << 20  # below this, threads cost more than they save
 PROGRESS_SLICE = 64 << 20  # bytes hashed between two progress reports
-Progress = Callable[[int], None]  # told of each run of bytes read
+Progress: TypeAlias = "Callable[[int], None]"  # told of each run of bytes read
 MMAP_THRESHOLD = 1 << 20  # below this a plain read is as fast and costs no mapping
 READ_CHUNK = 1 << 24
 
@@ -106,7 +105,7 @@ class Reader:
         for path in paths:
             found.append(path)
             # A missing or moving companion is reported where the key is made, in input order.
-            with contextlib.suppress(ImcacheError, OSError):
+            with suppress(ImcacheError, OSError):
                 found += self.companions_of(path)
         return found
 
@@ -156,7 +155,7 @@ class Reader:
         """Hash several files on threads (xxhash lets go of the GIL on large buffers)."""
         todo = []
         for path in dict.fromkeys(self._with_companions(paths)):
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 info = os.stat(path)
                 known = self.memo.get(info) if self.memo is not None else None
                 if known is not None:
@@ -207,12 +206,14 @@ class DigestMemo:
         path = self._path(info)
         line = " ".join(str(n) for n in signature(info)[2:]) + f" {digest}\n"
         # Threads of one process hash files at once: each writes under a name of its own.
+        import threading  # a file just hashed only: a hit stores no digest
+
         temporary = temporary_name(path, per_thread=threading.get_ident())
         # A read-only or full cache: the memo is only a shortcut.
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             # Never the cache root itself: that is made by Store.ensure, private and described.
             for folder in (self.folder, os.path.dirname(path)):
-                with contextlib.suppress(FileExistsError):
+                with suppress(FileExistsError):
                     os.mkdir(folder)
             write_atomic(path, line.encode(), temporary=temporary)
 
@@ -271,6 +272,8 @@ def digest_file(path: str, size: int | None = None, progress: Progress | None = 
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size if size is None else size
         if size >= MMAP_THRESHOLD:
+            import mmap  # hashing only: a hit reads digests from the memo
+
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
                 if progress is None:
                     hasher.update(mapped)
@@ -300,7 +303,7 @@ def digest_tree(root: str, reader: Reader | None = None) -> str:
     reader = Reader() if reader is None else reader
     for relative, kind, payload in _walk(root, "", frozenset({os.path.realpath(root)}), reader):
         for part in (utf8(relative), kind, payload):
-            hasher.update(struct.pack("<Q", len(part)))
+            hasher.update(len(part).to_bytes(8, "little"))  # struct.pack("<Q")
             hasher.update(part)
     return hasher.hexdigest()
 

@@ -9,14 +9,16 @@ Files count by name and content (core/hashing.py reads them).
 from __future__ import annotations
 
 import os
-import struct
-from typing import Any
 
 import xxhash
 
 from imcache.core.datatype import datatype, field
 from imcache.core.hashing import Reader, digest_path, utf8
 from imcache.core.interfaces.model import FileArg, SubArg, Value
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 KEY_FORMAT = 1
 
@@ -32,7 +34,7 @@ class KeyStream:
 
     def add(self, label: str, tag: bytes, payload: bytes, shown: str) -> None:
         for part in (tag, label.encode("utf-8", "surrogateescape"), payload):
-            self.hasher.update(struct.pack("<Q", len(part)))
+            self.hasher.update(len(part).to_bytes(8, "little"))  # struct.pack("<Q"), unimported
             self.hasher.update(part)
         self.lines.append(f"{label} = {shown}")
 
@@ -104,4 +106,8 @@ def _encode_file(path: str, reader: Reader) -> tuple[bytes, str]:
 
 
 def _framed(parts: list[bytes]) -> bytes:
-    return struct.pack("<Q", len(parts)) + b"".join(struct.pack("<Q", len(p)) + p for p in parts)
+    return _u64(len(parts)) + b"".join(_u64(len(p)) + p for p in parts)
+
+
+def _u64(n: int) -> bytes:
+    return n.to_bytes(8, "little")  # struct.pack("<Q", n), without importing struct

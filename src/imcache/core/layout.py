@@ -10,8 +10,12 @@ copy of "our own files" is how a glob once handed back `stdout.txt` as a tool's 
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Mapping
+
+from imcache.core.lazyre import lazy_pattern  # compiled when used: a hit matches none
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 LAYOUT = 1  # the version of this layout, kept in LAYOUT_FILE and in every record
 
@@ -69,14 +73,14 @@ DROPPED_NOTE = "imcache-dropped.txt"  # in a failed attempt: the large outputs i
 OWN_FILES = frozenset({RECORD, USED_MARK, STDOUT_LOG, STDERR_LOG, DROPPED_NOTE})
 
 # --- keys, locks and attempts -------------------------------------------------------------------
-KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
-KEY_PREFIX_PATTERN = re.compile(r"[0-9a-f]{4,32}")  # what `imcache show` takes
+KEY_PATTERN = lazy_pattern(r"[0-9a-f]{32}")
+KEY_PREFIX_PATTERN = lazy_pattern(r"[0-9a-f]{4,32}")  # what `imcache show` takes
 LOCK_SUFFIX = ".lock"
 FAILED = "failed"  # <key>.failed-<time>-<pid>: a failed attempt, kept for inspection
 DELETING = "deleting"  # <key>.deleting-<pid>: an entry on its way out
 FETCHING = "fetching"  # <key>.fetching-<host>-<pid>: an entry being fetched from the remote
 RUNNING = "run"  # <key>.run-<host>-<pid>: a run's private folder, renamed onto <key> when complete
-LEFTOVER_PATTERN = re.compile(r"([0-9a-f]{32})\.(failed|deleting|fetching|run)-.+")
+LEFTOVER_PATTERN = lazy_pattern(r"([0-9a-f]{32})\.(failed|deleting|fetching|run)-.+")
 TEMPORARY_MARK = ".tmp-"  # <name>.tmp-<pid>[-<thread>]: a file being written atomically
 
 
@@ -160,7 +164,7 @@ def is_temporary(name: str) -> bool:
 
 
 # --- nipype descriptions (per user, per nipype version) ------------------------------------------
-NIPYPE_DIST = re.compile(r"nipype-([0-9][^-]*)\.dist-info")  # the installed nipype's metadata
+NIPYPE_DIST = lazy_pattern(r"nipype-([0-9][^-]*)\.dist-info")  # the installed nipype's metadata
 NIPYPE_INDEX = "index.json"  # a package's interface names, beside their descriptions
 
 
@@ -177,7 +181,7 @@ REMOTE_LAYOUT = 1  # kept in every action record
 REMOTE_CAS = "cas"
 REMOTE_AC = "ac"
 REMOTE_PROBE_FOLDER = "probes"  # `probes/<host>-<pid>-<time>`: the create-only probe's object
-SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
+SHA256_PATTERN = lazy_pattern(r"[0-9a-f]{64}")
 
 
 def remote_blob(sha256: str) -> str:

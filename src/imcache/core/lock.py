@@ -19,11 +19,15 @@ descriptor is closed only once nothing in the process holds the lock.
 from __future__ import annotations
 
 import _thread  # a lock without importing threading on the hit path
-import contextlib
 import errno
 import fcntl
 import os
-from collections.abc import Callable
+
+from imcache.core.files import suppress
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # Test-only: "1" switches locking off, to show that entries stay right without it (a real
 # deployment on a file system whose locks are not shared between hosts is in that situation).
@@ -62,7 +66,7 @@ def _after_fork_in_child() -> None:
     global _GUARD
     _GUARD = _thread.allocate_lock()  # another thread may have held it at the fork
     for slot in _SLOTS.values():
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.close(slot.fd)
     _SLOTS.clear()
     _HELD.clear()
@@ -127,7 +131,7 @@ class EntryLock:
         if slot is None:
             return
         if unlink:
-            with contextlib.suppress(FileNotFoundError):
+            with suppress(FileNotFoundError):
                 os.unlink(self.path)
         _let_go(slot, self._exclusive)
 
@@ -207,7 +211,7 @@ def _forget(slot: _Slot) -> None:
     """Close the slot's descriptor (which drops the kernel's lock). Under `_GUARD`."""
     if _SLOTS.get(slot.path) is slot:
         del _SLOTS[slot.path]
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         os.close(slot.fd)
 
 
@@ -247,7 +251,7 @@ def _open(path: str) -> tuple[int, bool] | None:
         if exc.errno not in (errno.EACCES, errno.EROFS, errno.EPERM):
             return None
     # A read-only cache, or another user's lock file in a root `init --shared` has not opened.
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         return os.open(path, os.O_RDONLY), False
     return None
 
@@ -259,7 +263,7 @@ def _create(path: str) -> tuple[int, bool] | None:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
         return None
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         mode = 0o664 if os.stat(os.path.dirname(path)).st_mode & 0o020 else 0o644
         if os.fstat(fd).st_mode & 0o777 != mode:
             os.fchmod(fd, mode)  # made under a strict umask

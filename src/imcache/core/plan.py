@@ -6,8 +6,6 @@ Everything here is on the hit path (a hit is a plan and a look-up): keep its imp
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 from imcache.core.datatype import datatype, replace
 from imcache.core.errors import UsageError
@@ -20,6 +18,11 @@ from imcache.core.interfaces.values import PYTHON_NAMES, relevant_env, resolve_v
 from imcache.core.keystream import KEY_FORMAT, KeyStream
 from imcache.core.layout import MEMO_FOLDER, cache_root
 from imcache.core.store import Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 
 @datatype

@@ -11,10 +11,7 @@ core/outputs.py.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Mapping
-from typing import Any, BinaryIO, Protocol
 
 from imcache.core.datatype import datatype, field, replace
 from imcache.core.entry import is_value, output_damage
@@ -28,11 +25,17 @@ from imcache.core.errors import (
     ToolFailedError,
     ToolNotFoundError,
 )
+from imcache.core.files import suppress
 from imcache.core.hashing import DigestMemo, changed_since, file_digests
 from imcache.core.layout import MEMO_FOLDER, RECORD, STDERR_LOG, USED_MARK
 from imcache.core.lock import EntryLock
 from imcache.core.plan import Plan, RunRequest, complete_plan, plan_run
 from imcache.core.store import cache_errors
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Any, BinaryIO, Protocol
 
 OutputPaths = dict[str, str | list[str]]
 
@@ -49,14 +52,16 @@ class RunResult:
     remote_bytes: int | None = None  # fetched from the remote tier: how many bytes
 
 
-class Reporter(Protocol):
-    """What the face hears while a run goes on; the core itself never prints."""
+if TYPE_CHECKING:  # a protocol for mypy only: typing stays off the hit path
 
-    echo: BinaryIO | None
+    class Reporter(Protocol):
+        """What the face hears while a run goes on; the core itself never prints."""
 
-    def waiting(self, plan: Plan) -> None: ...
-    def running(self, plan: Plan) -> None: ...
-    def warning(self, message: str) -> None: ...
+        echo: BinaryIO | None
+
+        def waiting(self, plan: Plan) -> None: ...
+        def running(self, plan: Plan) -> None: ...
+        def warning(self, message: str) -> None: ...
 
 
 def look_up(plan: Plan, reporter: Reporter | None = None) -> RunResult | None:
@@ -234,7 +239,7 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter, replace: bo
         completed = run_tool(argv, attempt, tool_env, reporter.echo, plan.interface.name)
     except (CacheError, TerminatedError, KeyboardInterrupt):
         # Its logs could not be written, or we were stopped: no entry, an attempt kept aside.
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             plan.store.keep_failed(attempt)
         raise
     plan.store.log_event(
@@ -273,7 +278,7 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter, replace: bo
     except (CacheError, OutputStillWrittenError):
         # A full disk while publishing, or a writer the tool left behind: the attempt goes
         # aside, never half an entry.
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             plan.store.keep_failed(attempt)
         raise
     if not won:

@@ -13,18 +13,15 @@ makes a record intact is `entry`'s to judge; the lock beside each entry is `lock
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
+from imcache.core import cjson
 from imcache.core.datatype import datatype
 from imcache.core.entry import check_record, encode_record, mark_text, read_record, tree_bytes
 from imcache.core.errors import CacheError
-from imcache.core.files import write_atomic
+from imcache.core.files import suppress, write_atomic
 from imcache.core.layout import (
     CACHEDIR_TAG,
     CACHEDIR_TAG_FILE,
@@ -48,6 +45,11 @@ from imcache.core.layout import (
     lock_name,
     run_name,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 FAILED_KEEP_BYTES = 1 << 20  # a failed attempt's files larger than this are not kept
 
@@ -75,13 +77,13 @@ class Store:
         self.refuse_link()
         with cache_errors(self.root):
             os.makedirs(os.path.dirname(self.root), exist_ok=True)
-            with contextlib.suppress(FileExistsError):
+            with suppress(FileExistsError):
                 os.mkdir(self.root, 0o700)
             self._refuse_foreign()
             self._describe()
             if interface is not None:
                 folder = os.path.join(self.root, interface)
-                with contextlib.suppress(FileExistsError):
+                with suppress(FileExistsError):
                     os.mkdir(folder)
                     if self.is_shared():
                         os.chmod(folder, SHARED_ROOT_MODE)
@@ -113,12 +115,12 @@ class Store:
                     os.chown(folder, -1, gid)
                     os.chmod(folder, SHARED_ROOT_MODE)
             for name in (CACHEDIR_TAG_FILE, README_FILE, GITIGNORE_FILE, LAYOUT_FILE):
-                with contextlib.suppress(FileNotFoundError, PermissionError):
+                with suppress(FileNotFoundError, PermissionError):
                     os.chown(os.path.join(self.root, name), -1, gid)
                     os.chmod(os.path.join(self.root, name), 0o644)
             for lock in self._lock_files():
                 # An exclusive POSIX lock needs the file open for writing: the group's too.
-                with contextlib.suppress(FileNotFoundError, PermissionError):
+                with suppress(FileNotFoundError, PermissionError):
                     os.chown(lock, -1, gid)
                     os.chmod(lock, SHARED_LOCK_MODE)
         return _group_name(gid)
@@ -148,7 +150,8 @@ class Store:
         write_atomic(os.path.join(self.root, CACHEDIR_TAG_FILE), CACHEDIR_TAG.encode())
         write_atomic(os.path.join(self.root, README_FILE), README.encode())
         write_atomic(os.path.join(self.root, GITIGNORE_FILE), GITIGNORE.encode())
-        write_atomic(layout_path, json.dumps({"layout": LAYOUT, "tool": "imcache"}).encode())
+        layout = cjson.dumps({"layout": LAYOUT, "tool": "imcache"})
+        write_atomic(layout_path, layout.encode())
 
     def read_record(self, entry: str) -> dict[str, Any] | None:
         """The record of a complete entry, or None (see `entry.read_record`)."""
@@ -194,7 +197,7 @@ class Store:
             os.utime(mark, ns=(now, now))
         except PermissionError:
             # Another user's entry in a shared cache: setting "now" needs only write access.
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.utime(mark)
         except OSError:
             pass
@@ -237,7 +240,7 @@ class Store:
     def log_event(self, event: str, interface: str, key: str) -> None:
         """One short line appended (O_APPEND writes of this size do not interleave): for stats."""
         line = f"{time.time():.3f} {event} {interface} {key}\n".encode()
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             fd = os.open(
                 os.path.join(self.root, EVENTS), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o664
             )
@@ -255,22 +258,29 @@ class Store:
         folder, name = os.path.split(entry)  # a run's private folder is named after its key
         failed = failed_name(os.path.join(folder, key_of_leftover(name)), stamp)
         os.replace(entry, failed)
-        with contextlib.suppress(OSError):  # what could not go stays; the attempt is aside
+        with suppress(OSError):  # what could not go stays; the attempt is aside
             _drop_large_files(failed)
         return failed
 
 
-@contextlib.contextmanager
-def cache_errors(path: str) -> Iterator[None]:
-    """A file-system failure in the cache (read-only, full, not ours) is the user's to fix."""
-    try:
-        yield
-    except OSError as exc:
-        where = exc.filename or path
-        raise CacheError(
-            f"cannot write to the cache at {where}: {exc.strerror or exc}",
-            "choose a writable --base-dir (or IMCACHE_BASE_DIR), or free some space",
-        ) from exc
+class cache_errors:
+    """A file-system failure in the cache (read-only, full, not ours) is the user's to fix.
+
+    A class, not `@contextlib.contextmanager`: a hit does not import contextlib."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, traceback: object) -> None:
+        if isinstance(exc, OSError):
+            where = exc.filename or self.path
+            raise CacheError(
+                f"cannot write to the cache at {where}: {exc.strerror or exc}",
+                "choose a writable --base-dir (or IMCACHE_BASE_DIR), or free some space",
+            ) from exc
 
 
 def _drop_large_files(attempt: str) -> None:
@@ -341,7 +351,7 @@ def _chmod_if_needed(path: str, mode: int) -> None:
 def _read_json(path: str) -> dict[str, Any] | None:
     try:
         with open(path, "rb") as handle:
-            data = json.loads(handle.read())
+            data = cjson.loads(handle.read())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

@@ -7,11 +7,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import NoReturn
 
 from imcache.core.errors import UsageError
 from imcache.core.interfaces.model import InputSpec, Interface
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import NoReturn
 
 RawValues = dict[str, list[str] | bool]
 
@@ -128,6 +131,8 @@ def _plain(value: object) -> object:
         return path if isinstance(path, str) else os.fsdecode(path)
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
+    from collections.abc import Mapping  # a Python caller's values only: not on a CLI hit
+
     if isinstance(value, Mapping):  # a sub-command's values, by id
         return {str(key): _plain(item) for key, item in value.items()}
     if hasattr(value, "__index__"):  # numpy's integers and the like

@@ -3,17 +3,47 @@ id and group member resolves, ids are unique, and no command line needs a shell.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-
 from imcache.core.interfaces.model import Body, Interface
 from imcache.core.interfaces.shape import Context, join, suggestion
 from imcache.core.interfaces.templates import key_pattern
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 # What a shell would read as more than words: redirections, lists, quotes, variables, globs.
 SHELL_SYNTAX = frozenset("<>|&;`$\"'\\*?#()~\n")
-# A value-key looks like [NAME]; `[1]` (an AFNI sub-brick selector) is text, not a key.
-VALUE_KEY_IN_TEXT = re.compile(r"\[[A-Za-z_][A-Za-z0-9_]*\]")
+# ASCII classes of the definition's names, matched with str methods (a hit does not import re).
+LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+DIGITS = frozenset("0123456789")
+KEY_START = LETTERS | {"_"}  # [A-Za-z_]
+WORD_CHARS = KEY_START | DIGITS  # [A-Za-z0-9_]
+
+
+def value_keys_in(text: str) -> list[str]:
+    r"""Each value-key in `text`, as `re.findall(r"\[[A-Za-z_][A-Za-z0-9_]*\]", text)` finds them: a
+    value-key looks like [NAME]; `[1]` (an AFNI sub-brick selector) is text, not a key."""
+    found = []
+    start = text.find("[")
+    while start != -1:
+        end = start + 1
+        while end < len(text) and text[end] in WORD_CHARS:
+            end += 1
+        if end > start + 1 and text[start + 1] in KEY_START and text[end : end + 1] == "]":
+            found.append(text[start : end + 1])
+        start = text.find("[", start + 1)
+    return found
+
+
+def is_value_key(text: str) -> bool:
+    r"""`re.fullmatch(r"\[[A-Za-z_][A-Za-z0-9_]*\]", text)`."""
+    return (
+        len(text) >= 3
+        and text[0] == "["
+        and text[-1] == "]"
+        and text[1] in KEY_START
+        and all(char in WORD_CHARS for char in text[2:-1])
+    )
 
 
 def _may_share_a_value_key(body: Body, first: str, second: str) -> bool:
@@ -68,19 +98,19 @@ def check_body(
                         join(at, field),
                         f"unknown input id {ref!r}{suggestion(ref, input_ids)}",
                     )
-    for key in VALUE_KEY_IN_TEXT.findall(body.command_line):
+    for key in value_keys_in(body.command_line):
         if key not in known_keys:
             ctx.fail(join(where, "command-line"), f"{key} is not the value-key of any input")
     _check_no_shell_syntax(ctx, body.command_line, known_keys, join(where, "command-line"))
     for spec in body.inputs:
-        if spec.flag is not None and VALUE_KEY_IN_TEXT.fullmatch(spec.flag):
+        if spec.flag is not None and is_value_key(spec.flag):
             ctx.fail(
                 join(where, f'inputs (id "{spec.id}").command-line-flag'),
                 f"{spec.flag} looks like a value-key, but a flag is passed as it is written: "
                 f"the tool would get the word {spec.flag}",
             )
     for out in body.outputs:
-        for key in VALUE_KEY_IN_TEXT.findall(out.path_template):
+        for key in value_keys_in(out.path_template):
             if key not in known_keys:
                 ctx.fail(
                     join(where, f'output-files (id "{out.id}").path-template'),

@@ -4,9 +4,6 @@ against the inputs and outputs of the descriptor it extends."""
 
 from __future__ import annotations
 
-import re
-from typing import Any, cast
-
 from imcache.core.datatype import datatype, replace
 from imcache.core.datatype import field as record_field
 from imcache.core.interfaces.load_outputs import check_template_stays_inside
@@ -20,6 +17,11 @@ from imcache.core.interfaces.model import (
 )
 from imcache.core.interfaces.shape import Context, join, suggestion
 from imcache.core.interfaces.templates import FIELD, template_fields
+from imcache.core.lazyre import lazy_pattern
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 EXTENSION_KEYS = frozenset(
     [
@@ -36,7 +38,7 @@ EXTENSION_KEYS = frozenset(
         "companions",
     ]
 )
-COMPANION_SUFFIX = re.compile(r"\.[^/\0]+")  # `.bval`, `_sbref.json`-like names start with a dot
+COMPANION_SUFFIX = lazy_pattern(r"\.[^/\0]+")  # `.bval`, `_sbref.json`-like names start with a dot
 
 
 def parse_extension(ctx: Context, descriptor: dict[str, Any]) -> Extension:
@@ -112,7 +114,7 @@ def _parse_defaults(ctx: Context, value: object, where: str) -> dict[str, tuple[
             isinstance(templates, list) and templates and all(isinstance(t, str) for t in templates)
         ):
             ctx.fail(join(where, input_id), "must be a template or a non-empty list of them")
-        defaults[input_id] = tuple(cast(list[str], templates))
+        defaults[input_id] = tuple(templates)
     return defaults
 
 
@@ -213,7 +215,8 @@ def _parse_rules(ctx: Context, value: object, where: str) -> tuple[Rule, ...]:
     if not isinstance(value, list):
         ctx.fail(where, "must be a list")
     rules = []
-    for index, item in enumerate(cast(list[object], value)):
+    items: list[object] = value
+    for index, item in enumerate(items):
         at = f"{where}[{index}]"
         obj = ctx.mapping(item, at, frozenset({"if-set", "require", "render"}))
         require = ctx.json_object(obj.get("require", {}), join(at, "require"))

@@ -3,13 +3,14 @@ own), its `output-files` and its `groups`, each read and checked for its shape."
 
 from __future__ import annotations
 
-import re
-from typing import Any, cast
-
-from imcache.core.interfaces.crosscheck import check_body
+from imcache.core.interfaces.crosscheck import WORD_CHARS, check_body
 from imcache.core.interfaces.load_outputs import flag_separator, parse_output
 from imcache.core.interfaces.model import Body, Extension, GroupSpec, InputSpec, InputType
 from imcache.core.interfaces.shape import Context, join, json_type
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 INPUT_KEYS = frozenset(
     [
@@ -48,11 +49,10 @@ GROUP_KEYS = frozenset(
 SUB_KEYS = frozenset(
     ["id", "name", "description", "command-line", "inputs", "output-files", "groups"]
 )
-SCALAR_TYPES = ("File", "String", "Number", "Flag")
+SCALAR_TYPES: tuple[InputType, ...] = ("File", "String", "Number", "Flag")
 # Sub-commands inside sub-commands: NiWrap's deepest are 3 levels; far more would only exhaust
 # the stack of the code that walks them, here and when a run renders them.
 MAX_NESTING = 32
-INPUT_ID = re.compile(r"[0-9A-Za-z_]+")
 
 
 def parse_body(
@@ -87,7 +87,7 @@ def parse_body(
 def _parse_input(ctx: Context, item: object, where: str, ext: Extension) -> InputSpec:
     obj = ctx.mapping(item, where, INPUT_KEYS)
     input_id = ctx.text(obj, "id", join(where, "id"))
-    if not INPUT_ID.fullmatch(input_id):
+    if not input_id or not all(char in WORD_CHARS for char in input_id):  # [0-9A-Za-z_]+
         ctx.fail(
             join(where, "id"),
             f"{input_id!r} is not an id (Boutiques ids are letters, digits and '_')",
@@ -137,9 +137,10 @@ def _parse_type(
     ctx: Context, value: object, where: str, ext: Extension
 ) -> tuple[InputType, tuple[Body, ...]]:
     if isinstance(value, str):
-        if value not in SCALAR_TYPES:
-            ctx.fail(where, f"unknown type {value!r} (use File, String, Number or Flag)")
-        return cast(InputType, value), ()
+        for scalar in SCALAR_TYPES:
+            if value == scalar:
+                return scalar, ()
+        ctx.fail(where, f"unknown type {value!r} (use File, String, Number or Flag)")
     shapes = value if isinstance(value, list) else [value]
     if not shapes or not all(isinstance(shape, dict) for shape in shapes):
         ctx.fail(where, "must be File, String, Number, Flag, or a Styx sub-command object")
@@ -254,7 +255,8 @@ def _parse_groups(ctx: Context, value: object, where: str) -> tuple[GroupSpec, .
     if not isinstance(value, list):
         ctx.fail(where, "must be a list")
     groups = []
-    for index, item in enumerate(cast(list[object], value)):
+    items: list[object] = value
+    for index, item in enumerate(items):
         at = f"{where}[{index}]"
         obj = ctx.mapping(item, at, GROUP_KEYS)
         groups.append(

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import posixpath
-from typing import Any
 
 from imcache.core.interfaces.model import OutputSpec
 from imcache.core.interfaces.shape import Context, join
 from imcache.core.layout import LOGS, RESERVED
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OUTPUT_KEYS = frozenset(
     [

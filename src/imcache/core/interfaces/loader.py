@@ -9,12 +9,9 @@ outputs, `crosscheck` checks them against each other, `extension` reads and chec
 
 from __future__ import annotations
 
-import json
-import re
-from typing import Any, cast
-
 import xxhash
 
+from imcache.core import cjson
 from imcache.core.errors import DefinitionError
 from imcache.core.interfaces.crosscheck import check_ids_unique
 from imcache.core.interfaces.extension import apply_output_names, check_extension, parse_extension
@@ -22,6 +19,10 @@ from imcache.core.interfaces.load_body import parse_body
 from imcache.core.interfaces.model import Interface, OutputSpec
 from imcache.core.interfaces.shape import Context, join
 from imcache.core.layout import STDERR_LOG, STDOUT_LOG
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # Boutiques 0.5 properties, plus the few that NiWrap's descriptors add. Anything else is refused,
 # because a misspelt key ("optinal") would otherwise silently change what a definition means.
@@ -72,15 +73,9 @@ def _read_json(path: str) -> object:
     raw = read_definition(path)
     repeated: list[_Repeated] = []
     try:
-        data = json.loads(raw, object_pairs_hook=lambda pairs: _object(pairs, repeated))
-    except json.JSONDecodeError as exc:
-        raise DefinitionError(
-            path, "", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise DefinitionError(path, "", "not UTF-8 text") from exc
-    except ValueError as exc:  # an integer of more digits than Python reads (4300)
-        raise DefinitionError(path, "", "holds a number of too many digits to read") from exc
+        data = cjson.loads(raw, lambda pairs: _object(pairs, repeated))
+    except ValueError as exc:  # json's errors, a UnicodeDecodeError, too many digits
+        raise _unreadable(path, exc) from exc
     except RecursionError:
         raise DefinitionError(path, "", "nested too deeply to be a definition") from None
     if repeated:
@@ -89,7 +84,21 @@ def _read_json(path: str) -> object:
     return data
 
 
-class _Repeated(dict[str, Any]):
+def _unreadable(path: str, exc: ValueError) -> DefinitionError:
+    """What json (or the UTF-8 decoding before it) refused in the definition, in our words."""
+    if isinstance(exc, UnicodeDecodeError):
+        return DefinitionError(path, "", "not UTF-8 text")
+    from json import JSONDecodeError  # json raised it: loaded already
+
+    if isinstance(exc, JSONDecodeError):
+        return DefinitionError(
+            path, "", f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        )
+    # an integer of more digits than Python reads (4300)
+    return DefinitionError(path, "", "holds a number of too many digits to read")
+
+
+class _Repeated(dict[str, object]):
     """A JSON object in which `key` appears more than once."""
 
     key = ""
@@ -143,7 +152,7 @@ def _refuse_nul(ctx: Context, data: object) -> None:
 
 def canonical_digest(data: object) -> str:
     """The xxh3-128 of the descriptor's canonical JSON: key order and white space do not count."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = cjson.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     digest: str = xxhash.xxh3_128_hexdigest(text.encode("utf-8", "surrogatepass"))
     return digest
 
@@ -179,10 +188,13 @@ def _parse_fixed_env(ctx: Context, value: object) -> dict[str, str]:
     if not isinstance(value, list):
         ctx.fail("environment-variables", "must be a list of {name, value} objects")
     env = {}
-    for index, item in enumerate(cast(list[object], value)):
+    items: list[object] = value
+    for index, item in enumerate(items):
         at = f"environment-variables[{index}]"
         obj = ctx.mapping(item, at, frozenset({"name", "value", "description"}))
         name = ctx.text(obj, "name", join(at, "name"))
+        import re  # a definition that sets variables only
+
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
             ctx.fail(join(at, "name"), f"{name!r} is not a valid variable name")
         env[name] = ctx.text(obj, "value", join(at, "value"))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal, TypeAlias
-
 from imcache.core.datatype import datatype, field
 
-InputType = Literal["File", "String", "Number", "Flag", "Sub"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Literal, TypeAlias
+
+InputType: TypeAlias = 'Literal["File", "String", "Number", "Flag", "Sub"]'
 # `imcache run`'s own options; an input of the same name is reached as `--input-NAME`.
 RUN_OPTIONS = frozenset(
     {"json", "get", "force", "dry-run", "help", "export", "symlink", "overwrite"}

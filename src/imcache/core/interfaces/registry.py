@@ -10,17 +10,21 @@ separated), then the built-in catalogue. Two folder layouts are read:
 from __future__ import annotations
 
 import os
-import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
 
 from imcache.core.datatype import datatype
 from imcache.core.errors import UnknownInterfaceError, UsageError
+from imcache.core.interfaces.crosscheck import DIGITS, LETTERS, WORD_CHARS
 from imcache.core.interfaces.loader import load_interface
 from imcache.core.interfaces.model import Interface
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+
 BUILTIN = os.path.join(os.path.dirname(__file__), "catalogue")
-NAME = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]*)\.([^/\\\0]+)")
+PACKAGE_START = LETTERS | DIGITS  # [A-Za-z0-9]
+PACKAGE_CHARS = WORD_CHARS | {"-"}  # [A-Za-z0-9_-]
 
 
 @datatype
@@ -51,13 +55,13 @@ def load_found(found: Found) -> Interface:
 
 
 def find(name: str, folders: Sequence[str]) -> Found:
-    parsed = NAME.fullmatch(name)
-    if parsed is None or parsed.group(2) in (".", ".."):
+    parsed = split_name(name)
+    if parsed is None or parsed[1] in (".", ".."):
         raise UsageError(
             f"{name!r} is not an interface name",
             "names look like PACKAGE.Name (fsl.Merge); 'imcache interfaces' lists them",
         )
-    package, tool = parsed.groups()
+    package, tool = parsed
     for folder in folders:
         path = _lookup(folder, package, tool)
         if path is not None:
@@ -98,7 +102,20 @@ def _versions(package_dir: str) -> list[str]:
         return []
 
 
+def split_name(name: str) -> tuple[str, str] | None:
+    r"""PACKAGE and Name, as `re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9_-]*)\.([^/\\\0]+)", name)`
+    groups them (with str methods: a hit does not import re), or None."""
+    package, dot, tool = name.partition(".")
+    if not dot or not package or package[0] not in PACKAGE_START:
+        return None
+    if not all(char in PACKAGE_CHARS for char in package) or not tool:
+        return None
+    return None if any(char in "/\\\0" for char in tool) else (package, tool)
+
+
 def _version_key(version: str) -> list[tuple[int, str]]:
+    import re  # listing versions only
+
     return [(int(p), "") if p.isdigit() else (-1, p) for p in re.split(r"[.\-_]", version)]
 
 

@@ -9,9 +9,6 @@ splits into words at white space, a value never does, and text glued to a value 
 from __future__ import annotations
 
 import posixpath
-import re
-from collections.abc import Mapping
-from typing import NoReturn
 
 from imcache.core.datatype import datatype, replace
 from imcache.core.errors import UsageError
@@ -29,6 +26,11 @@ from imcache.core.interfaces.model import (
 from imcache.core.interfaces.templates import expand, key_pattern
 from imcache.core.interfaces.values import template_lookup
 from imcache.core.layout import OWN_FILES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import NoReturn
 
 # The files imcache writes into every entry; an output named by a value may not take them.
 
@@ -127,8 +129,7 @@ def split_words(segments: list[Segment]) -> list[str]:
             current.append(segment.text)
             started = True
             continue
-        pieces = re.split(r"(\s+)", segment.text)
-        for piece in pieces:
+        for piece in split_spaces(segment.text):
             if not piece:
                 continue
             if piece.isspace():
@@ -141,6 +142,24 @@ def split_words(segments: list[Segment]) -> list[str]:
     if started:
         words.append("".join(current))
     return words
+
+
+def split_spaces(text: str) -> list[str]:
+    r"""`re.split(r"(\s+)", text)`: text and runs of white space in turn (`\s` is str.isspace),
+    with str methods (a hit does not import re)."""
+    pieces: list[str] = []
+    start = position = 0
+    while position < len(text):
+        if not text[position].isspace():
+            position += 1
+            continue
+        end = position + 1
+        while end < len(text) and text[end].isspace():
+            end += 1
+        pieces += [text[start:position], text[position:end]]
+        start = position = end
+    pieces.append(text[start:])
+    return pieces
 
 
 class _Renderer:

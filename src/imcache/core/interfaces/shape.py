@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
-import math
 import sys
-from typing import Any, NoReturn, cast
 
 from imcache.core.errors import DefinitionError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 
 class Context:
@@ -26,7 +28,7 @@ class Context:
     def mapping(self, value: object, where: str, allowed: frozenset[str]) -> dict[str, Any]:
         if not isinstance(value, dict):
             self.fail(where or "(top level)", "must be a JSON object")
-        obj = cast(dict[str, Any], value)
+        obj: dict[str, Any] = value
         for key in obj:
             if key not in allowed:
                 self.fail(join(where, key), f"unknown property{suggestion(key, allowed)}")
@@ -36,14 +38,14 @@ class Context:
         """An object whose keys are the definition's own names (input ids, map names)."""
         if not isinstance(value, dict):
             self.fail(where, "must be a JSON object")
-        return cast(dict[str, Any], value)
+        return value
 
     def string_map(self, value: object, where: str) -> dict[str, str]:
         obj = self.json_object(value, where)
         for key, item in obj.items():
             if not isinstance(item, str):
                 self.fail(join(where, key), "must be a string")
-        return cast(dict[str, str], obj)
+        return obj
 
     def text(self, obj: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
         if key not in obj:
@@ -74,9 +76,11 @@ class Context:
             self.fail(join(where, key), f"must be a number, not {json_type(value)}")
         if isinstance(value, int) and abs(value) > sys.float_info.max:  # 1e400 reads as inf
             self.fail(join(where, key), "must be a finite number, not one beyond 1.8e308")
+        import math  # a definition with numbers only
+
         if not math.isfinite(value):
             self.fail(join(where, key), f"must be a finite number, not {value}")
-        return cast(float, value)
+        return value
 
     def count(self, obj: dict[str, Any], key: str, where: str) -> int | None:
         if key not in obj:

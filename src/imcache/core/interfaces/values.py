@@ -5,12 +5,8 @@ Everything here raises `UsageError` (exit 2) naming the option at fault: nothing
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import stat
-from collections.abc import Callable, Mapping
-from typing import NoReturn
 
 from imcache.core.errors import UsageError
 from imcache.core.interfaces.arguments import RawValues
@@ -25,6 +21,11 @@ from imcache.core.interfaces.model import (
     Values,
 )
 from imcache.core.interfaces.templates import Field, expand
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import NoReturn
 
 # How a face names an input in a message: the command line's option, or Python's keyword.
 CLI_NAMES = "--"
@@ -169,6 +170,8 @@ class _Checker:
     def sub(self, spec: InputSpec, raw: object, name: str) -> SubArg:
         """A sub-command value is a JSON object: its inputs by id, `@type` picking the variant."""
         if isinstance(raw, str):
+            import json  # a sub-command's value only
+
             try:
                 raw = json.loads(raw)
             except (json.JSONDecodeError, RecursionError):
@@ -248,6 +251,8 @@ class _Checker:
 
 
 def _parse_number(raw: object) -> int | float | None:
+    import math  # a Number input only: most hits have none
+
     if isinstance(raw, bool):
         return None
     if isinstance(raw, int | float):
