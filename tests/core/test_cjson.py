@@ -7,6 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -109,3 +110,14 @@ def test_reading_and_writing_plain_json_imports_no_json() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == '{"a": "\\u00e9", "b": [1, 2.5, null]} False False'
+
+
+def test_without_the_c_module_json_does_it_all(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cjson, "_json", None)
+    text = b'{"b": [1, 2.5, null], "a": "\\u00e9", "b": 3}'
+    assert outcome(cjson.loads, text, pairs_hook=pairs) == outcome(
+        json.loads, text, object_pairs_hook=pairs
+    )
+    assert outcome(cjson.loads, b"[1] x") == outcome(json.loads, b"[1] x")
+    value = {"b": [1, 2.5, None], "a": "\u00e9"}
+    assert cjson.dumps(value, sort_keys=True) == json.dumps(value, sort_keys=True)
