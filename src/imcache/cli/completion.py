@@ -14,6 +14,7 @@ from typing import Any
 import click
 from click.shell_completion import CompletionItem, get_completion_class
 
+from imcache.cli.fast_complete import Item, input_completions, interface_names, plain
 from imcache.core.errors import ImcacheError
 
 SHELLS = ("bash", "zsh", "fish")
@@ -37,50 +38,27 @@ def _folders(ctx: click.Context) -> list[str]:
 
 
 def complete_interface(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
-    from imcache.core.interfaces.nipype_source import list_nipype
-    from imcache.core.interfaces.registry import list_all
-
-    names = sorted({found.name for found in list_all(_folders(ctx))} | set(list_nipype()[1]))
-    return [CompletionItem(name) for name in names if name.startswith(incomplete)]
+    return _items(plain(interface_names(_folders(ctx), incomplete)))
 
 
 def complete_words(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
     """After `imcache run NAME`: the value of the input being given, or the next option."""
-    from imcache.core.interfaces.arguments import option_table
     from imcache.core.interfaces.registry import resolve
 
     name = ctx.params.get("name")
     if not name:
         return []
     try:
-        table = option_table(resolve(name, _folders(ctx)))
+        interface = resolve(name, _folders(ctx))
     except ImcacheError:
         return []
-    if incomplete.startswith("-"):
-        options = sorted({spec.option for spec in table.values()})
-        return [CompletionItem(o) for o in options if o.startswith(incomplete)]
-    spec = _current_input(table, list(ctx.params.get("words") or ()))
-    if spec is None:
-        return []
-    if spec.choices:
-        return [CompletionItem(str(c)) for c in spec.choices if str(c).startswith(incomplete)]
-    if spec.type == "File":
-        return [CompletionItem(incomplete, type="file")]
-    return []
+    words = list(ctx.params.get("words") or ())
+    return _items(input_completions(interface, words, incomplete))
 
 
-def _current_input(table: dict[str, Any], words: list[str]) -> Any:
-    """The input whose value is being typed: the last option, if it still takes values."""
-    current = None
-    given = 0
-    for word in words:
-        if word.startswith("--"):
-            current, given = table.get(word.partition("=")[0]), 0
-        else:
-            given += 1
-    if current is None or current.type == "Flag" or (given and not current.is_list):
-        return None
-    return current
+def _items(found: list[Item]) -> list[CompletionItem]:
+    """The lists fast_complete makes (the completion without click), as click's items."""
+    return [CompletionItem(value, type=kind, help=help) for value, kind, help in found]
 
 
 def complete_key(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:

@@ -32,8 +32,13 @@ GroupOptions = tuple[dict[str, list[str]], list[str]]
 
 
 def main() -> None:
-    """The console script: a hit here, everything else by the click app."""
-    code = serve_hit(sys.argv[1:])
+    """The console script: a hit or a Tab here, everything else by the click app."""
+    if COMPLETE_VAR in os.environ:  # a shell asking: cli/fast_complete.py, or else click
+        from imcache.cli.fast_complete import serve_completion
+
+        code = serve_completion(os.environ)
+    else:
+        code = serve_hit(sys.argv[1:])
     if code is None:
         from imcache.cli.main import main as full
 
