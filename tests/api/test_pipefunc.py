@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import itertools
 import pydoc
 import tracemalloc
 from collections.abc import Callable
@@ -149,17 +150,22 @@ def test_a_thousand_hits_hold_no_growing_state(pair: list[str]) -> None:
         for _ in range(100):  # what one live result holds is traced from here on
             res = concat(in_files=pair)
         gc.collect()  # garbage in reference cycles is not state: count only what stays alive
-        before = tracemalloc.take_snapshot()
-        for _ in range(1000):
-            res = concat(in_files=pair)
-        gc.collect()
-        after = tracemalloc.take_snapshot()
+        snapshots = [tracemalloc.take_snapshot()]
+        for _ in range(2):
+            for _ in range(1000):
+                res = concat(in_files=pair)
+            gc.collect()
+            snapshots.append(tracemalloc.take_snapshot())
     finally:
         tracemalloc.stop()
     assert res.cached
-    growth = after.compare_to(before, "lineno")
-    grown = sum(stat.size_diff for stat in growth)
-    assert grown < 16 * 1024, f"{grown} bytes more after 1,000 hits: {growth[:5]}"
+    # Two windows of 1,000 hits each: state that grows with the hits grows in both, where a
+    # one-time allocation (a first-use cache filled late on a loaded machine) shows in one only.
+    windows = [
+        after.compare_to(before, "lineno") for before, after in itertools.pairwise(snapshots)
+    ]
+    grown = [sum(stat.size_diff for stat in growth) for growth in windows]
+    assert min(grown) < 16 * 1024, f"{grown} bytes more after each 1,000 hits: {windows[-1][:5]}"
 
 
 def test_the_cli_and_python_hit_each_others_entries(counting_mrcat: Calls, pair: list[str]) -> None:
