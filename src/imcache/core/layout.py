@@ -164,7 +164,23 @@ def is_temporary(name: str) -> bool:
 
 
 # --- nipype descriptions (per user, per nipype version) ------------------------------------------
-NIPYPE_DIST = lazy_pattern(r"nipype-([0-9][^-]*)\.dist-info")  # the installed nipype's metadata
+NIPYPE_DIST_PREFIX, NIPYPE_DIST_SUFFIX = "nipype-", ".dist-info"  # the installed nipype's metadata
+
+
+def nipype_dist_version(name: str) -> str | None:
+    r"""The version in a folder name `nipype-VERSION.dist-info` (VERSION: a digit, then no `-`),
+    as `re.fullmatch(r"nipype-([0-9][^-]*)\.dist-info", name)` would give it, with str methods:
+    a hit on a nipype name looks for it and does not import re."""
+    if not (name.startswith(NIPYPE_DIST_PREFIX) and name.endswith(NIPYPE_DIST_SUFFIX)):
+        return None
+    version = name[len(NIPYPE_DIST_PREFIX) : -len(NIPYPE_DIST_SUFFIX)]
+    return (
+        version
+        if version[:1].isdecimal() and version[:1].isascii() and "-" not in version
+        else None
+    )
+
+
 NIPYPE_INDEX = "index.json"  # a package's interface names, beside their descriptions
 
 

@@ -8,10 +8,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from imcache.core.interfaces.nipype_source import (
     installed_version,
@@ -201,3 +204,35 @@ def test_completion_offers_nipype_names() -> None:
         [sys.executable, "-m", "imcache"], capture_output=True, text=True, env=env
     ).stdout
     assert "afni.Despike" in shown
+
+
+def test_a_fast_hit_on_a_nipype_name_imports_what_a_built_in_hit_does(
+    make_nifti: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Issue 17: the hit of a nipype-resolved name is served without click, and without typing,
+    json or re either (finding nipype's version once imported re: 1.48x the built-in hit)."""
+    from tests.cli.test_main import HIT_PROBE
+
+    image = make_nifti("dwi.nii.gz", shape=(4, 4, 3, 5))
+    time.sleep(2.2)  # older than the memo's racy window (ctime too): its digest is kept
+    words = ["run", "mrtrix3.DWIDenoise", "--in-file", str(image)]
+    for _ in range(2):  # a miss, then a hit by the full command, which fills the memo
+        done = subprocess.run([sys.executable, "-m", "imcache", *words], capture_output=True)
+        assert done.returncode == 0, done.stderr
+    hit = subprocess.run(
+        [sys.executable, "-c", HIT_PROBE, *words], capture_output=True, text=True, check=False
+    )
+    code, imported = hit.stdout.splitlines()[-1].split(" ")
+    assert code == "0", hit.stderr  # served by the fast path: a hit
+    assert imported.strip() == "", f"imported on a hit: {imported.strip()}"
+
+
+@given(st.text(alphabet="nipype-0123456789.abc_+dist-info\u0661", max_size=30))
+def test_the_dist_folder_s_version_is_read_as_its_pattern_reads_it(tail: str) -> None:
+    import re
+
+    from imcache.core.layout import nipype_dist_version
+
+    for name in (tail, f"nipype-{tail}", f"nipype-{tail}.dist-info"):
+        match = re.fullmatch(r"nipype-([0-9][^-]*)\.dist-info", name, flags=re.ASCII)
+        assert nipype_dist_version(name) == (match.group(1) if match else None), name

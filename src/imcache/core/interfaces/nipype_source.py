@@ -10,14 +10,12 @@ import. nipype_render.py asks nipype itself for the command line and the outputs
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import sys
-from collections.abc import Mapping
-from typing import Any
 
+from imcache.core import cjson
 from imcache.core.errors import UsageError
+from imcache.core.files import suppress
 from imcache.core.interfaces.model import (
     Body,
     EnvSpec,
@@ -27,7 +25,12 @@ from imcache.core.interfaces.model import (
     Interface,
     OutputSpec,
 )
-from imcache.core.layout import NIPYPE_DIST, nipype_descriptions
+from imcache.core.layout import NIPYPE_DIST_PREFIX, nipype_descriptions, nipype_dist_version
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # a hit on a nipype name loads this module: no typing at run time
+    from collections.abc import Mapping
+    from typing import Any
 
 CATALOGUE = "nipype"  # the catalogue of a Found is "nipype <version>"
 
@@ -40,10 +43,10 @@ def installed_version() -> str | None:
         except OSError:
             continue
         for name in names:
-            if name.startswith("nipype-"):
-                match = NIPYPE_DIST.fullmatch(name)
-                if match is not None:
-                    return match.group(1)
+            if name.startswith(NIPYPE_DIST_PREFIX):
+                version = nipype_dist_version(name)
+                if version is not None:
+                    return version
     return None
 
 
@@ -89,6 +92,8 @@ def find_description(
 
 
 def _save(path: str, description: dict[str, Any]) -> None:
+    import json  # a miss only: indented, as the loader's files are
+
     from imcache.core.files import write_atomic
 
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -98,7 +103,7 @@ def _save(path: str, description: dict[str, Any]) -> None:
 def read_description(path: str) -> dict[str, Any]:
     with open(path, "rb") as handle:
         data = handle.read()
-    description: dict[str, Any] = json.loads(data)
+    description: dict[str, Any] = cjson.loads(data)
     description["digest"] = _digest(data)
     return description
 
@@ -226,11 +231,11 @@ def list_nipype(env: Mapping[str, str] | None = None) -> tuple[str, dict[str, st
     path = os.path.join(nipype_descriptions(env, version), NIPYPE_INDEX)
     try:
         with open(path, "rb") as handle:
-            index: dict[str, str] = json.load(handle)
+            index: dict[str, str] = cjson.loads(handle.read())
     except (OSError, ValueError):
         from imcache.core.interfaces import nipype_spec
 
         index = nipype_spec.index()
-        with contextlib.suppress(OSError):  # listed all the same, only not kept
+        with suppress(OSError):  # listed all the same, only not kept
             _save(path, index)
     return catalogue_name(version), index
