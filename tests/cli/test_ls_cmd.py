@@ -39,3 +39,29 @@ def test_ls_json_lists_entries(make_entry: EntryMaker, cache_root: Path) -> None
     assert ok_json("ls", "fsl") == []
     text = ok("ls").stdout.splitlines()
     assert len(text) == 2 and all(MRCAT in line for line in text)
+
+
+def test_a_long_json_listing_is_what_the_encoder_prints(tmp_path: Path) -> None:
+    """`ls --json` of more than 1,000 entries writes its rows itself, the inputs spliced in as
+    the marks hold them: byte for byte what json.dumps of the rows gives, for marks of ours and
+    (each decoded on its own then) for one that is not."""
+    import json
+
+    from imcache.cli.ls_cmd import _json_rows
+    from imcache.cli.options import entry_json
+    from imcache.core.scan import Entry, inputs_of
+
+    def entries(odd: bytes) -> list[Entry]:
+        made = []
+        for i in range(1500):
+            inputs = {"in_file": f"file 'a{i}\\u00e9\"' xxh3:{i:032x}", "n": str(i)}
+            summary = json.dumps(inputs).encode() if i != 700 else odd
+            folder = tmp_path / 'fsl.\u00e9"x'
+            key = f"{i:032x}"
+            made.append(Entry(folder.name, key, str(folder / key), i * 10**9, 10**18, i, summary))
+        return made
+
+    for odd in (b'{"in_file": "file \'b\' xxh3:00"}', b"not json", b'{"x": 1}'):
+        listing = entries(odd)
+        rows = [{**entry_json(e), "inputs": inputs_of(e)} for e in listing]
+        assert _json_rows(listing) == json.dumps(rows), odd

@@ -4,11 +4,14 @@ within the timestamp granularity of its hashing (git's "racily clean" rule)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import xxhash
@@ -197,3 +200,47 @@ def test_the_bar_shows_only_after_a_second(monkeypatch: pytest.MonkeyPatch) -> N
     from imcache.cli.common import on_terminal  # what run's bar and spinner ask first
 
     assert not on_terminal(io.StringIO())  # not a terminal: no bar at all
+
+
+@pytest.mark.usefixtures("drop_own_holds")
+def test_clear_prunes_memo_files_no_entry_needs(
+    make_entry: Any, cache_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`clear` keeps the memo bounded: a memo file goes once no entry still in the cache names
+    its digest (and it was written over MEMO_KEEP_NS ago), and so does one that is not ours.
+    Its dry run counts them and removes none; stats shows the memo's size."""
+    from tests.cache_entries import ok, ok_json
+
+    kept = make_entry("x.nii")
+    [digest] = {d for d in re.findall(r"xxh3:([0-9a-f]{32})", json.dumps(ok_json("ls")))}
+    old = time.time_ns() - hashing.MEMO_KEEP_NS - 86400 * 10**9
+    memo = cache_root / "digests"
+    files = {
+        "named": f"10 {old} {old} {digest}\n",  # an input of the entry kept: its hits read it
+        "unnamed": f"10 {old} {old} {'0' * 32}\n",  # no entry's input any more
+        "recent": f"10 {old} {old} {'1' * 32}\n",  # written lately: kept a while whatever it is
+        "junk": "not a memo line\n",
+    }
+    for number, (name, text) in enumerate(files.items()):
+        path = memo / f"{number:02x}" / f"fd00-{name}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        if name != "recent":
+            os.utime(path, ns=(old, old))
+    assert ok_json("stats")["memo_files"] == 4
+
+    dry = ok("clear", "--older-than", "100d", "--dry-run")
+    assert "would prune 2 digest memo files no entry needs" in dry.stderr
+    assert len(list(memo.glob("*/*"))) == 4
+    report = ok_json("clear", "--older-than", "100d")
+    assert report["memo"]["pruned"] == 2
+    assert sorted(p.name for p in memo.glob("*/*")) == ["fd00-named", "fd00-recent"]
+    stats = ok_json("stats")
+    assert (stats["memo_files"], stats["memo_bytes"]) == (
+        2,
+        sum(p.stat().st_size for p in memo.glob("*/*")),
+    )
+    assert (kept.path / kept.out).exists()
+
+    ok("clear", "--all")  # its entry gone, the named one goes too (once old)
+    assert [p.name for p in memo.glob("*/*")] == ["fd00-recent"]

@@ -182,3 +182,35 @@ def test_a_forked_child_holds_none_of_its_parent_s_locks(tmp_path: Path) -> None
     assert os.read(read, 100) == b"empty busy"
     os.close(read)
     assert other_process(path, "ex") == "busy", "the parent's hold is intact"
+
+
+def test_held_elsewhere_asks_without_taking_or_making_a_lock(tmp_path: Path) -> None:
+    """A dry run's question: another process's lock (shared or exclusive) counts, this
+    process's own hold does not (a real clear lets it go), and no lock file is made."""
+    import fcntl
+
+    from imcache.core.lock import held_elsewhere
+    from tests.cache_entries import held_elsewhere as holding
+
+    path = tmp_path / "k.lock"
+    assert held_elsewhere(str(path)) is False
+    assert not path.exists()  # asked, not made
+    path.write_bytes(b"")
+    assert held_elsewhere(str(path)) is False
+    for mode in (fcntl.LOCK_SH, fcntl.LOCK_EX):
+        with holding(path, mode, tmp_path / f"ready-{mode}"):
+            assert held_elsewhere(str(path)) is True
+        assert held_elsewhere(str(path)) is False
+    mine = EntryLock(str(path))
+    assert mine.acquire(exclusive=False)
+    mine.hold_until_exit()
+    assert held_elsewhere(str(path)) is False  # our own hold
+    probe = (
+        "import fcntl, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDWR)\n"
+        "try:\n    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "except OSError:\n    print('busy')\n"
+    )
+    seen = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True)
+    assert seen.stdout == "busy\n", "asking must not drop this process's own lock"
+    locks._drop_held(str(path))

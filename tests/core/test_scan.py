@@ -82,6 +82,32 @@ def test_format_time_is_what_datetime_gives() -> None:
         assert format_time(ns) == expected, ns
 
 
+@pytest.mark.parametrize(
+    "zone", ["Australia/Lord_Howe", "America/St_Johns", "Europe/Berlin", "Asia/Kathmandu"]
+)
+def test_format_time_holds_across_a_change_of_offset(
+    zone: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each hour's offset is worked out once: an hour in which it changes (Lord Howe's half-hour
+    shift falls within a UTC hour) is formatted second by second, and another zone starts over."""
+    import datetime as dt
+    import time
+
+    from imcache.core.scan import format_time
+
+    assert format_time(1_790_000_000 * 10**9)  # an hour of the zone in force before
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        start = 1_775_000_000  # 2026-03-31: days of changes are within the year that follows
+        for ns in range(start * 10**9, (start + 366 * 86400) * 10**9, 599 * 10**9 + 1):
+            expected = dt.datetime.fromtimestamp(ns / 1e9).astimezone().isoformat("T", "seconds")
+            assert format_time(ns) == expected, (zone, ns)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_the_mark_holds_the_inputs_and_an_old_mark_still_serves(tmp_path: Path) -> None:
     from imcache.core.entry import mark_text
     from imcache.core.layout import RECORD, USED_MARK

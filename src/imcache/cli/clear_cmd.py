@@ -89,7 +89,10 @@ def _render(report: ClearReport, quiet: bool, as_json: bool) -> None:
                 "not_yours": [entry_json(e) for e in report.not_yours],
                 "swept": report.swept,
                 "strays": report.strays,
-            }
+                "events_log": None if report.events is None else report.events.__dict__,
+                "memo": {"pruned": report.memo_pruned, "freed_bytes": report.memo_freed},
+            },
+            compact=len(report.removed) + len(report.in_use) > 1000,  # as `ls --json`
         )
         return
     if quiet:
@@ -105,8 +108,27 @@ def _render(report: ClearReport, quiet: bool, as_json: bool) -> None:
         say(f"{'would sweep' if report.dry_run else 'swept'} leftover {path}")
     for path in report.strays:
         say(f"left alone {path}: not an imcache entry")
+    _say_bounded(report)
     total = "would free" if report.dry_run else "freed"
     say(
         f"{total} {human_bytes(report.freed)} in {count(len(report.removed), 'entry', 'entries')}; "
         f"{len(report.kept) + len(report.in_use) + len(report.not_yours)} kept"
     )
+
+
+def _say_bounded(report: ClearReport) -> None:
+    """What became of events.log and the digest memo, when anything did."""
+    events = report.events
+    if events is not None and (events.folded or events.set_aside):
+        verb = "would compact" if report.dry_run else "compacted"
+        say(
+            f"{verb} events.log: {events.folded} lines folded into {events.counts} counts, "
+            f"{events.set_aside} set aside ({human_bytes(events.bytes_before)} -> "
+            f"{human_bytes(events.bytes_after)})"
+        )
+    if report.memo_pruned:
+        verb = "would prune" if report.dry_run else "pruned"
+        say(
+            f"{verb} {count(report.memo_pruned, 'digest memo file', 'digest memo files')} "
+            f"no entry needs ({human_bytes(report.memo_freed)})"
+        )

@@ -33,6 +33,7 @@ def stats_cmd(store: Store, as_json: bool) -> None:
     )
     if remote_line(events):
         click.echo(remote_line(events))
+    click.echo(upkeep_line(found))
     for name, row in found.per_interface.items():
         click.echo(
             f"  {name}: {count(row.get('entries', 0), 'entry', 'entries')}, "
@@ -56,6 +57,7 @@ def _table(found: Stats) -> None:
     )
     if remote_line(events):
         out.print(remote_line(events), highlight=False, markup=False)
+    out.print(upkeep_line(found), highlight=False, markup=False)
     if not found.per_interface:
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
@@ -81,4 +83,12 @@ def remote_line(events: dict[str, int]) -> str:
     return (
         f"remote: {events.get('remote-hit', 0)} hits, {events.get('remote-miss', 0)} misses, "
         f"{events.get('remote-push', 0)} pushes, {events.get('remote-fail', 0)} failures"
+    )
+
+
+def upkeep_line(found: Stats) -> str:
+    """What the log and the memo take (`clear` keeps both bounded)."""
+    return (
+        f"events.log: {human_bytes(found.events_log_bytes)}, digest memo: "
+        f"{count(found.memo_files, 'file', 'files')}, {human_bytes(found.memo_bytes)}"
     )

@@ -11,11 +11,14 @@ import os
 import time
 from collections.abc import Callable
 from enum import Enum
+from operator import attrgetter
 
 from imcache.core.datatype import datatype, field
 from imcache.core.errors import ImcacheError
 from imcache.core.files import Deleter, remove_tree_quietly
+from imcache.core.hashing import prune_memo
 from imcache.core.layout import (
+    MEMO_FOLDER,
     RECORD,
     deleting_name,
     is_deleting,
@@ -26,8 +29,9 @@ from imcache.core.layout import (
     lock_name,
     private_owner,
 )
-from imcache.core.lock import EntryLock
-from imcache.core.scan import Entry, read_entry, scan
+from imcache.core.lock import EntryLock, held_elsewhere
+from imcache.core.scan import Entry, named_digests, read_entry, scan
+from imcache.core.stats import Compaction, compact_events
 from imcache.core.store import Store
 
 LEFTOVER_AGE_NS = 3600 * 10**9  # interrupted runs are swept after an hour
@@ -67,6 +71,9 @@ class ClearReport:
     swept: list[str] = field(default_factory=list)
     strays: list[str] = field(default_factory=list)
     dry_run: bool = False
+    events: Compaction | None = None  # events.log folded and set aside (`compact_events`)
+    memo_pruned: int = 0  # digest memo files no entry needs (`prune_memo`)
+    memo_freed: int = 0
 
     @property
     def freed(self) -> int:
@@ -96,7 +103,7 @@ def _clear(
     report = ClearReport(strays=found.strays, dry_run=dry_run)
     now = time.time_ns() if now_ns is None else now_ns
     total = sum(entry.bytes for entry in found.entries)
-    for entry in sorted(found.entries, key=lambda e: e.last_used_ns):
+    for entry in sorted(found.entries, key=attrgetter("last_used_ns")):  # C, not a lambda
         over = policy.max_bytes is not None and total > policy.max_bytes
         if not (policy.selects(entry) or over):
             report.kept.append(entry)
@@ -115,7 +122,18 @@ def _clear(
     if not dry_run:
         for path in found.orphan_locks:
             _drop_orphan_lock(path)
+    _bound_logs(store, report, now)
     return report
+
+
+def _bound_logs(store: Store, report: ClearReport, now_ns: int) -> None:
+    """events.log and the digest memo stay bounded: what the entries left still need."""
+    report.events = compact_events(store, report.dry_run)
+    left = report.kept + report.in_use + report.not_yours
+    memo = os.path.join(store.root, MEMO_FOLDER)
+    report.memo_pruned, report.memo_freed = prune_memo(
+        memo, lambda: named_digests(left), now_ns, report.dry_run
+    )
 
 
 def _drop_orphan_lock(path: str) -> None:
@@ -127,11 +145,8 @@ def _drop_orphan_lock(path: str) -> None:
 
 def _would_remove(store: Store, entry: Entry) -> Removal:
     """A dry run tells the truth about entries in use: it tries their lock and lets go."""
-    lock = EntryLock(store.lock_path(entry.interface, entry.key))
-    if not lock.try_exclusive():
-        return Removal.IN_USE
-    lock.release()
-    return Removal.REMOVED
+    held = held_elsewhere(store.lock_path(entry.interface, entry.key))
+    return Removal.IN_USE if held else Removal.REMOVED
 
 
 def _remove(store: Store, entry: Entry, policy: Policy, over: bool, deleter: Deleter) -> Removal:
@@ -149,6 +164,7 @@ def remove_entry(
     lock = EntryLock(store.lock_path(entry.interface, entry.key))
     if not lock.try_exclusive():
         return Removal.IN_USE
+    renamed = False
     try:
         if not os.path.isdir(entry.path):
             return Removal.GONE
@@ -159,6 +175,7 @@ def remove_entry(
             os.rename(entry.path, doomed)  # the entry vanishes at once; the bytes follow
         except PermissionError:
             return Removal.NOT_YOURS
+        renamed = True
         deleter.add(doomed)
         return Removal.REMOVED
     except OSError as exc:
@@ -166,7 +183,7 @@ def remove_entry(
             f"cannot remove {entry.path}: {exc.strerror}", "check the cache's permissions"
         ) from exc
     finally:
-        lock.release(unlink=not os.path.isdir(entry.path))
+        lock.release(unlink=renamed or not os.path.isdir(entry.path))
 
 
 # --- leftovers of attempts ----------------------------------------------------------------------

@@ -76,12 +76,15 @@ def record_inputs(record: dict[str, Any]) -> dict[str, str]:
     return inputs
 
 
-def mark_text(size_without_mark: int, record: dict[str, Any]) -> bytes:
+def mark_text(size_without_mark: int, record: dict[str, Any], now_ns: int | None = None) -> bytes:
     """The used mark's text: the entry's size (the mark's own bytes included) on its first line,
-    its inputs as `ls --json` shows them on the second, so that `ls` parses no record."""
+    the moment it was published on the second (written just before the record: a scan then
+    needs no `stat` of the record), its inputs as `ls --json` shows them on the third, so that
+    `ls` parses no record. Older marks hold the first line, or the first and the inputs."""
     summary = cjson.dumps(record_inputs(record)).encode() + b"\n"
-    size = size_without_mark + MARK_WIDTH + len(summary)
-    return f"{size:>{MARK_WIDTH - 1}}\n".encode() + summary
+    size = size_without_mark + 2 * MARK_WIDTH + len(summary)
+    created = time.time_ns() if now_ns is None else now_ns
+    return f"{size:>{MARK_WIDTH - 1}}\n{created:>{MARK_WIDTH - 1}}\n".encode() + summary
 
 
 def is_value(item: Any) -> bool:

@@ -26,6 +26,8 @@ CACHEDIR_TAG_FILE = "CACHEDIR.TAG"
 README_FILE = "README.txt"
 GITIGNORE_FILE = ".gitignore"  # `*`: the default base is the current folder, often a git checkout
 EVENTS = "events.log"  # hits, misses and failures, one line each, for `imcache stats`
+EVENTS_ASIDE = "events-aside.log"  # events.log as `clear` set it aside, folded at the next clear
+EVENTS_FOLDED = "events-folded.log"  # counts per event and interface of the lines folded
 SESSION = "session.json"  # the latest `imcache session start`
 SESSIONS_LOG = "sessions.log"  # every session start, appended
 MEMO_FOLDER = "digests"  # the digest memo
@@ -40,6 +42,8 @@ ROOT_FILES = frozenset(
         SESSION,
         SESSIONS_LOG,
         EVENTS,
+        EVENTS_ASIDE,
+        EVENTS_FOLDED,
         MEMO_FOLDER,
     }
 )

@@ -281,3 +281,48 @@ def _sleep() -> None:
     import time  # a thread waiting for another thread of this process only
 
     time.sleep(_POLL_SECONDS)
+
+
+def held_elsewhere(path: str) -> bool:
+    """Whether another process holds the lock at `path` now: what a dry run asks of each entry
+    it would remove. A question to the kernel (F_GETLK), not a lock taken: no lock file made, no
+    slot, and the real clear locks before it removes anything. This process's own hold does not
+    count (a real clear lets it go, as `EntryLock._take` does); another thread's does."""
+    if locks_off():
+        return False
+    import sys
+
+    if sys.platform != "linux":  # F_GETLK's `struct flock` is laid out per platform
+        lock = EntryLock(path)
+        if not lock.try_exclusive():
+            return True
+        lock.release()
+        return False
+    with _GUARD:  # no thread of ours opens the file meanwhile: closing our descriptor drops none
+        slot = _SLOTS.get(path)
+        if slot is not None:
+            ours = _HELD.get(path) is slot and slot.shared == 1
+            return not (ours and not slot.exclusive and not slot.busy) or _conflict(slot.fd)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return False  # no lock file: nobody holds it
+        except OSError:
+            return True  # as `try_exclusive`: an entry we cannot lock is not ours to promise
+        try:
+            return _conflict(fd)
+        finally:
+            os.close(fd)
+
+
+def _conflict(fd: int) -> bool:
+    """Whether a process other than this one holds a lock on the whole file (F_GETLK)."""
+    import struct  # a dry run's only
+
+    query = struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0)  # Linux's struct flock
+    try:
+        answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
+    except OSError as exc:
+        return exc.errno not in _NO_LOCKS_HERE  # a mount without locks: nobody holds any
+    held: int = struct.unpack_from("h", answer)[0]
+    return held != fcntl.F_UNLCK
