@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests.cli.test_fast import COPY
+
 
 def test_a_run_does_not_import_the_other_commands() -> None:
     probe = (
@@ -44,18 +46,7 @@ OFF_THE_HIT = (
     "functools",
     "collections",
 )
-DEFINITION = {
-    "name": "cp",
-    "tool-version": "coreutils",
-    "schema-version": "0.5",
-    "description": "Copies a file.",
-    "command-line": "cp [IN] [OUT]",
-    "inputs": [
-        {"id": "in_file", "name": "in_file", "type": "File", "value-key": "[IN]"},
-        {"id": "out", "name": "out", "type": "String", "value-key": "[OUT]", "optional": True},
-    ],
-    "output-files": [{"id": "out_file", "name": "out_file", "path-template": "[OUT]"}],
-}
+DEFINITION = COPY  # the cp definition of the fast path's own tests
 HIT_PROBE = (
     "import sys\n"
     "from imcache.cli.fast import serve_hit\n"
