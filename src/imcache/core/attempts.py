@@ -27,6 +27,13 @@ PLACE_TRIES = 10  # each turn lost means another process published or removed th
 # What renaming a folder onto the key says when the key is taken: a non-empty folder there, or
 # (a shared cache's sticky folder) one that belongs to another user, checked before its content.
 _TAKEN = (errno.ENOTEMPTY, errno.EEXIST, errno.EPERM, errno.EACCES)
+# This process's run folders still being filled (names): threads share our pid, so a folder
+# named for it is a leftover of an earlier process only if it is none of these.
+_OURS: set[str] = set()
+
+
+def mark_ours(private: str) -> None:
+    _OURS.add(os.path.basename(private))
 
 
 def clear_attempts(entry: str, *, entry_too: bool) -> None:
@@ -70,6 +77,7 @@ def place_entry(attempt: str, entry: str, *, replace: bool = False) -> bool:
     An intact entry already there won: it stays and the attempt is discarded (False), unless
     `replace` (`--force`, or the remote's winner replacing our own). One that is not intact
     (damaged, or its record for another key) goes aside first."""
+    _OURS.discard(os.path.basename(attempt))  # complete: a leftover if it stays behind
     for _ in range(PLACE_TRIES):
         try:
             os.rename(attempt, entry)
@@ -112,8 +120,8 @@ def run_is_live(name: str) -> bool | None:
     host, pid = owner
     if host != host_name():
         return None
-    if pid == os.getpid():
-        return False  # left by an earlier process that had our pid
+    if pid == os.getpid():  # one of our threads' runs, or left by an earlier process
+        return name in _OURS
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -83,7 +83,7 @@ LOCK_SUFFIX = ".lock"
 FAILED = "failed"  # <key>.failed-<time>-<pid>: a failed attempt, kept for inspection
 DELETING = "deleting"  # <key>.deleting-<pid>: an entry on its way out
 FETCHING = "fetching"  # <key>.fetching-<host>-<pid>: an entry being fetched from the remote
-RUNNING = "run"  # <key>.run-<host>-<pid>: a run's private folder, renamed onto <key> when complete
+RUNNING = "run"  # <key>.run-<host>-<pid>.<token>: a run's private folder, renamed onto <key>
 LEFTOVER_PATTERN = lazy_pattern(r"([0-9a-f]{32})\.(failed|deleting|fetching|run)-.+")
 TEMPORARY_MARK = ".tmp-"  # <name>.tmp-<pid>[-<thread>]: a file being written atomically
 
@@ -129,13 +129,26 @@ def is_deleting(name: str) -> bool:
 
 
 def host_name() -> str:
-    """This machine's name as run folders carry it (a separator in it would make a path)."""
-    return os.uname().nodename.replace(os.sep, "_") or "localhost"
+    """This machine's name as run folders carry it (a separator in it would make a path), and
+    where a pid means one process: its boot and pid namespace. Machines alike in name, and
+    containers of one machine, see other pids: each must take the others' folders as another
+    host's, never as its own process's leftovers."""
+    name = os.uname().nodename.replace(os.sep, "_") or "localhost"
+    try:
+        with open("/proc/sys/kernel/random/boot_id", "rb") as file:
+            boot = file.read(8).decode()
+        pids = os.readlink("/proc/self/ns/pid")  # pid:[4026531836]
+    except (OSError, UnicodeDecodeError):  # not Linux
+        return name
+    return f"{name}~{boot}.{pids.strip('pid:[]')}"
 
 
-def run_name(entry: str) -> str:
-    """The private folder a run fills beside its entry: unique to this host and process."""
-    return f"{entry}.{RUNNING}-{host_name()}-{os.getpid()}"
+def run_name(entry: str, token: str = "") -> str:
+    """The private folder a run fills beside its entry, named for this host and process; the
+    token makes it one run's alone: two threads of a process (whose locks never exclude each
+    other) or two hosts alike in name and pid (containers) must never fill one folder."""
+    tail = f".{token}" if token else ""
+    return f"{entry}.{RUNNING}-{host_name()}-{os.getpid()}{tail}"
 
 
 def private_owner(name: str) -> tuple[str, int] | None:
@@ -143,6 +156,7 @@ def private_owner(name: str) -> tuple[str, int] | None:
     for kind in (RUNNING, FETCHING):
         _key, dot, rest = name.partition(f".{kind}-")
         host, dash, pid = rest.rpartition("-")
+        pid = pid.partition(".")[0]  # a run folder's token follows its pid
         if dot and dash and pid.isdigit():
             return host, int(pid)
     return None

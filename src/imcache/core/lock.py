@@ -99,6 +99,9 @@ class EntryLock:
         self._slot: _Slot | None = None
         self._exclusive = False
         self._off = False  # taken while locking was switched off (test-only)
+        # Asked exclusive, held shared (a lock file we may only read): enough to run a key
+        # (duplicate work at worst), not to remove an entry others may be using.
+        self.only_shared = False
 
     def acquire(self, exclusive: bool, on_wait: Callable[[], None] | None = None) -> bool:
         """Block until locked (calling `on_wait` once if we must wait); False if not lockable."""
@@ -160,6 +163,7 @@ class EntryLock:
                 _unreserve(slot, stale=True)
                 continue
             self._slot, self._exclusive = slot, exclusive
+            self.only_shared = exclusive and not slot.writable
             with _GUARD:
                 slot.busy = False
                 if exclusive:
@@ -219,7 +223,11 @@ def _kernel_lock(
     slot: _Slot, exclusive: bool, blocking: bool, on_wait: Callable[[], None] | None
 ) -> bool:
     # A lock file we may not write takes a shared lock only: it still keeps `clear` away, and a
-    # second run of the key is only duplicate work (publishing is first-one-wins).
+    # second run of the key is only duplicate work (publishing is first-one-wins). But a shared
+    # lock cannot say that nobody else uses the entry: an entry is removed only under a real
+    # exclusive lock (`try_exclusive`), else it counts as in use.
+    if exclusive and not slot.writable and not blocking:
+        return False
     mode = fcntl.LOCK_EX if exclusive and slot.writable else fcntl.LOCK_SH
     try:
         fcntl.lockf(slot.fd, mode | fcntl.LOCK_NB)

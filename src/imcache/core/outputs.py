@@ -106,19 +106,37 @@ def links_out(entry: str, outputs: dict[str, Any]) -> list[str]:
     for name, item in output_items(outputs):
         real = os.path.realpath(os.path.join(entry, item["path"]))
         inside = real == real_entry or real.startswith(real_entry + os.sep)
-        if not inside or _absolute_link_on(entry, item["path"]):
+        if not inside or _link_leaves(entry, item["path"]):
             found.append(f"{name} ({item['path']} -> {real})")
     return found
 
 
-def _absolute_link_on(entry: str, relative: str) -> bool:
-    """A link by absolute path on the way to an output: even one into the folder the tool ran
-    in names that private folder, which is gone once it is renamed onto the entry."""
-    path = entry
-    for part in relative.split("/"):
-        path = os.path.join(path, part)
-        if os.path.islink(path) and os.path.isabs(os.readlink(path)):
-            return True
+def _link_leaves(entry: str, relative: str) -> bool:
+    """A link on the way to an output that leaves the folder the tool ran in by its text (an
+    absolute path, or `..` above the folder), even one that comes back in through the folder's
+    own name: that private folder is gone once it is renamed onto the entry. Resolved here
+    link by link, as the kernel will resolve it in the entry."""
+    todo = relative.split("/")
+    done: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not done:
+                return True
+            done.pop()
+            continue
+        done.append(part)
+        path = os.path.join(entry, *done)
+        if os.path.islink(path):
+            target = os.readlink(path)
+            hops += 1
+            if os.path.isabs(target) or hops > 40:  # 40: the kernel's own limit
+                return True
+            done.pop()
+            todo = target.split("/") + todo
     return False
 
 

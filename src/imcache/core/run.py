@@ -113,6 +113,12 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
             f"cannot lock {lock.path}", "choose a writable --base-dir (or IMCACHE_BASE_DIR)"
         )
     try:
+        if request.force and lock.only_shared:
+            raise CacheError(
+                f"--force would replace {plan.entry} without knowing whether another process "
+                f"uses it: its lock file {lock.path} is not writable for you",
+                "ask its owner to make it group-writable (chmod g+w), or run without --force",
+            )
         # Lock, then look again: another process may have finished this key meanwhile.
         hit = None if request.force else look_up(plan, reporter)
         if hit is None and not request.force:

@@ -219,13 +219,18 @@ class Store:
         `place_entry` renames it onto the key once complete, so that no reader, on any host, ever
         sees an entry being filled. Earlier failed attempts are removed first, and the entry
         itself only if `replace` (--force); other processes' runs are left alone."""
-        from imcache.core.attempts import clear_attempts, refuse_replacing_others  # a miss only
+        from imcache.core.attempts import (  # a miss only
+            clear_attempts,
+            mark_ours,
+            refuse_replacing_others,
+        )
 
         entry = self.entry_dir(interface, key)
         refuse_replacing_others(entry)
         clear_attempts(entry, entry_too=replace)
-        private = run_name(entry)
+        private = run_name(entry, os.urandom(4).hex())
         os.mkdir(private)
+        mark_ours(private)
         if self.is_shared():
             os.chmod(private, SHARED_ENTRY_MODE)
         return private

@@ -44,7 +44,10 @@ def decode_action(payload: bytes, interface: str, key: str, where: str) -> dict[
     elif not isinstance(action.get("record"), dict) or not isinstance(action.get("files"), dict):
         problem = "lacks its files or its record"
     else:
-        problem = next((p for p in map(_file_problem, action["files"].items()) if p), "")
+        files = action["files"]
+        problem = next((p for p in map(_file_problem, files.items()) if p), "") or _below_link(
+            files
+        )
     if problem:
         raise RemoteDataError(
             f"the remote record {where} {problem}; not used",
@@ -68,6 +71,18 @@ def _file_problem(item: tuple[str, Any]) -> str:
         return f"gives {relative!r} no sha256"
     if not isinstance(info.get("size"), int) or not isinstance(info.get("mode"), int):
         return f"gives {relative!r} no size or mode"
+    return ""
+
+
+def _below_link(files: dict[str, Any]) -> str:
+    """A file named below a link the record also makes would be written through that link,
+    wherever it points (outside the cache root)."""
+    links = {name for name, info in files.items() if "link" in info}
+    for relative in files:
+        parts = relative.split("/")
+        for depth in range(1, len(parts)):
+            if "/".join(parts[:depth]) in links:
+                return f"names the file {relative!r} below the link {'/'.join(parts[:depth])!r}"
     return ""
 
 
