@@ -1,4 +1,4 @@
-"""Review of issue 16 part 1 (R1): a lock file a member may only read (another user's, made
+"""Issue 16 part 1, found in review: a lock file a member may only read (another user's, made
 0644 by an older imcache) must not let that member's `clear` remove an entry in use."""
 
 from __future__ import annotations

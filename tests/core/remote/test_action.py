@@ -1,4 +1,4 @@
-"""Review of issue 16 part 1 (R1): a remote record may describe a link; a file described below
+"""Issue 16 part 1, found in review: a remote record may describe a link; a file described below
 that link must not be written through it, outside the cache root."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Review of issue 16 part 1 (R1): two threads of one process on one cache root, and an output
+"""Issue 16 part 1, found in review: two threads of one process on one cache root, and an output
 link that climbs out through the run folder's own name."""
 
 from __future__ import annotations
