@@ -127,3 +127,24 @@ def test_a_run_s_folder_is_beside_its_entry_and_failed_attempts_are_named_by_key
     assert os.path.basename(attempt).startswith(f"{KEY}.run-")
     kept = os.path.basename(store.keep_failed(attempt))
     assert kept.startswith(f"{KEY}.failed-") and ".run-" not in kept
+
+
+def test_fetch_and_deletion_folders_are_one_caller_s_alone(tmp_path: Path) -> None:
+    """Review of issue 16: two threads of one process (or two hosts alike in name and pid)
+    fetching or removing one key never share a folder, and a sweep still reads whose it is."""
+    from imcache.core.layout import (
+        LEFTOVER_PATTERN,
+        deleting_name,
+        fetching_name,
+        host_name,
+        private_owner,
+    )
+
+    entry = str(tmp_path / KEY)
+    for make in (fetching_name, deleting_name):
+        names = {make(entry) for _ in range(50)}
+        assert len(names) == 50, make.__name__
+        assert all(LEFTOVER_PATTERN.fullmatch(os.path.basename(n)) for n in names)
+    fetching = os.path.basename(fetching_name(entry))
+    assert private_owner(fetching) == (host_name(), os.getpid())
+    assert run_is_live(fetching) is False, "ours by pid, but no thread of ours fills it"

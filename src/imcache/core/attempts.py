@@ -36,6 +36,10 @@ def mark_ours(private: str) -> None:
     _OURS.add(os.path.basename(private))
 
 
+def forget_ours(private: str) -> None:
+    _OURS.discard(os.path.basename(private))
+
+
 def clear_attempts(entry: str, *, entry_too: bool) -> None:
     """Remove the earlier attempts at `entry`'s key (and the entry itself if `entry_too`: one
     made in place). Runs still going, here or on another host, and other users' failed attempts

@@ -81,8 +81,8 @@ KEY_PATTERN = lazy_pattern(r"[0-9a-f]{32}")
 KEY_PREFIX_PATTERN = lazy_pattern(r"[0-9a-f]{4,32}")  # what `imcache show` takes
 LOCK_SUFFIX = ".lock"
 FAILED = "failed"  # <key>.failed-<time>-<pid>: a failed attempt, kept for inspection
-DELETING = "deleting"  # <key>.deleting-<pid>: an entry on its way out
-FETCHING = "fetching"  # <key>.fetching-<host>-<pid>: an entry being fetched from the remote
+DELETING = "deleting"  # <key>.deleting-<pid>.<token>: an entry on its way out
+FETCHING = "fetching"  # <key>.fetching-<host>-<pid>.<token>: an entry being fetched
 RUNNING = "run"  # <key>.run-<host>-<pid>.<token>: a run's private folder, renamed onto <key>
 LEFTOVER_PATTERN = lazy_pattern(r"([0-9a-f]{32})\.(failed|deleting|fetching|run)-.+")
 TEMPORARY_MARK = ".tmp-"  # <name>.tmp-<pid>[-<thread>]: a file being written atomically
@@ -112,7 +112,9 @@ def failed_name(entry: str, stamp: str) -> str:
 
 
 def deleting_name(entry: str) -> str:
-    return f"{entry}.{DELETING}-{os.getpid()}"
+    """Where an entry goes to be deleted: a random token, so that two processes alike in pid
+    (two hosts, containers) or two threads of one never rename onto one name."""
+    return f"{entry}.{DELETING}-{os.getpid()}.{os.urandom(4).hex()}"
 
 
 def is_failed(name: str) -> bool:
@@ -120,8 +122,9 @@ def is_failed(name: str) -> bool:
 
 
 def fetching_name(entry: str) -> str:
-    """As a run's folder: unique to this host and process (hosts share a cache's folders)."""
-    return f"{entry}.{FETCHING}-{host_name()}-{os.getpid()}"
+    """As a run's folder: named for this host and process, and one fetch's alone (a token: two
+    threads of a process never fill one folder)."""
+    return f"{entry}.{FETCHING}-{host_name()}-{os.getpid()}.{os.urandom(4).hex()}"
 
 
 def is_deleting(name: str) -> bool:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from imcache.core.attempts import forget_ours, mark_ours
 from imcache.core.datatype import datatype
 from imcache.core.errors import RemoteDataError
-from imcache.core.files import remove_tree, remove_tree_quietly
+from imcache.core.files import remove_tree_quietly
 from imcache.core.layout import fetching_name, remote_blob, remote_record
 from imcache.core.remote.action import Digests, decode_action
 from imcache.core.remote.client import RemoteClient
@@ -60,14 +61,14 @@ def install_action(
     store.ensure(interface)
     entry = store.entry_dir(interface, key)
     private = fetching_name(entry)
-    if os.path.lexists(private):
-        remove_tree(private)  # a killed fetch of ours, with our pid
     os.mkdir(private)
+    mark_ours(private)  # a thread of ours filling it: never a leftover to sweep
     try:
         total = _fetch_files(client, private, action, f"{interface} {key[:12]}")
         store.publish(private, _stamped(store, private, action["record"]))
         store.place_entry(private, entry, replace=replace)
     except BaseException:
+        forget_ours(private)
         remove_tree_quietly(private)
         raise
     return Fetched(entry=entry, bytes=total, action=action)
