@@ -354,3 +354,20 @@ def test_the_console_script_hands_over_to_click() -> None:
     ours, theirs = process(["-m", "imcache"], env), process(["-c", FULL], env)
     assert (ours.returncode, ours.stdout, ours.stderr) == (0, theirs.stdout, theirs.stderr)
     assert b"plain,--json" in ours.stdout  # click's answer: run's own options
+
+
+def test_a_tab_without_stdout_ends_as_clicks_does() -> None:
+    """A shell that closed stdout (`imcache >&-`: Python's sys.stdout is None) gets click's
+    answer: nothing written, exit 0; not an internal error (exit 3) from writing to None."""
+    env = {"_IMCACHE_COMPLETE": "bash_complete", **shell_env("bash", ["run", "fsl.Merge"], "--in")}
+    closed = ["sh", "-c", 'exec "$@" >&-', "sh", sys.executable]  # stdout closed
+    ours = subprocess.run(
+        [*closed, "-m", "imcache"],
+        env={**os.environ, **env},
+        capture_output=False,
+        stderr=subprocess.PIPE,
+    )
+    theirs = subprocess.run(
+        [*closed, "-c", FULL], env={**os.environ, **env}, stderr=subprocess.PIPE
+    )
+    assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr) == (0, b"")

@@ -126,3 +126,56 @@ def test_the_mark_holds_the_inputs_and_an_old_mark_still_serves(tmp_path: Path) 
     old = read_entry(str(entry_dir), "x", "k")
     assert (old.bytes, old.summary) == (100, None)
     assert inputs_of(old) == {"in_file": "file 'a' xxh3:00"}  # from the record, parsed
+
+
+def test_marks_parsed_together_are_each_entry_own_or_none(tmp_path: Path) -> None:
+    """Two damaged marks whose lines make valid JSON only once joined by "," (the first ends
+    inside a string the second closes) are not read as one entry's inputs and a forged
+    other's: each mark is then read alone, as `inputs_of` does (here: from the records)."""
+    from imcache.core.entry import mark_text
+    from imcache.core.layout import RECORD, USED_MARK
+    from imcache.core.scan import inputs_json_all, inputs_of_all, read_entry
+
+    entries = []
+    tails = [b'{"in_file": "x\n', b'{"}, {"in_file": "forged"}\n']
+    for index, tail in enumerate(tails):
+        record = {"key_fields": [f"input.in_file = file 'f{index}' xxh3:00"]}
+        entry_dir = tmp_path / f"k{index}"
+        entry_dir.mkdir()
+        (entry_dir / RECORD).write_text(json.dumps(record))
+        size, created, _ = mark_text(100, record).split(b"\n", 2)
+        (entry_dir / USED_MARK).write_bytes(size + b"\n" + created + b"\n" + tail)
+        entries.append(read_entry(str(entry_dir), "x", f"k{index}"))
+    expected = [{"in_file": "file 'f0' xxh3:00"}, {"in_file": "file 'f1' xxh3:00"}]
+    assert inputs_of_all(entries) == expected
+    assert [json.loads(text) for text in inputs_json_all(entries)] == expected
+
+
+def test_a_lock_named_after_a_folder_that_is_no_key_is_a_stray(tmp_path: Path) -> None:
+    """`notes.lock` beside a stray folder `notes` is reported as a stray too (as before the
+    scan looked locks up among the folders listed): only a key folder's lock is imcache's."""
+    from imcache.core.scan import scan
+    from imcache.core.store import Store
+
+    root = tmp_path / "imcache_mem"
+    (root / "test.Good" / "notes").mkdir(parents=True)
+    (root / "test.Good" / "notes.lock").touch()
+    found = scan(Store(str(root)))
+    assert sorted(os.path.basename(path) for path in found.strays) == ["notes", "notes.lock"]
+
+
+def test_a_mark_that_is_not_ascii_is_listed_as_json_dumps_shows_it(tmp_path: Path) -> None:
+    """A mark's line is spliced into `ls --json` as it is only if it can be json.dumps's text
+    (ASCII): an edited mark holding UTF-8 is not shown as replacement characters."""
+    from imcache.core.entry import mark_text
+    from imcache.core.layout import RECORD, USED_MARK
+    from imcache.core.scan import inputs_json_all, read_entry
+
+    record = {"key_fields": ["input.word = 'a'"]}
+    entry_dir = tmp_path / "k"
+    entry_dir.mkdir()
+    (entry_dir / RECORD).write_text(json.dumps(record))
+    size, created, _ = mark_text(100, record).split(b"\n", 2)
+    line = '{"word": "é"}\n'.encode()
+    (entry_dir / USED_MARK).write_bytes(size + b"\n" + created + b"\n" + line)
+    assert inputs_json_all([read_entry(str(entry_dir), "x", "k")]) == [json.dumps({"word": "é"})]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -168,3 +169,63 @@ def test_nothing_a_concurrent_writer_appends_is_lost_while_clears_compact(
         compact_events(store, dry_run=False)
     assert folds >= 1 and stats(store).events == {"hit": written}
     assert sum(1 for _ in (cache_root / "events-folded.log").open()) == 2  # tag and one count
+
+
+def test_a_new_aside_log_on_a_reused_inode_of_the_same_size_is_still_folded(
+    cache_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folded log names the aside log it holds; a later aside log that the file system
+    gave the same inode (the old one was unlinked by the fold) and that has the same size (one
+    interface's hits are lines of one length) is another log: its lines are counted, not
+    dropped as folded already."""
+    from imcache.core import stats as stats_module
+    from imcache.core.stats import compact_events, stats
+    from imcache.core.store import Store
+
+    monkeypatch.setattr(stats_module, "EVENTS_COMPACT_BYTES", 0)
+    store = Store(str(cache_root))
+    store.ensure()
+    log, aside = cache_root / "events.log", cache_root / "events-aside.log"
+    later = time.time_ns() + 10**12  # every aside log settled
+    inodes = []
+    for round_ in range(1, 6):
+        log.write_text("".join(f"{1.8e9 + i:.3f} hit {MRCAT} {i:032x}\n" for i in range(50)))
+        assert compact_events(store, dry_run=False).set_aside == 50  # no run meanwhile
+        inodes.append(aside.stat().st_ino)
+        compact_events(store, dry_run=False, now_ns=later)
+        assert stats(store).events == {"hit": 50 * round_}
+    assert len(set(inodes)) < len(inodes), "the file system gave no inode twice: not tested"
+
+
+def test_an_aside_log_folded_but_not_removed_is_counted_once(
+    cache_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a sticky shared root another user's aside log cannot be unlinked once its lines are
+    folded (and a clear may be cut short there): stats then counts the folded lines, not the
+    aside log's as well, and a later clear that can remove it does not fold it again."""
+    from imcache.core import stats as stats_module
+    from imcache.core.stats import compact_events, stats
+    from imcache.core.store import Store
+
+    monkeypatch.setattr(stats_module, "EVENTS_COMPACT_BYTES", 0)
+    store = Store(str(cache_root))
+    store.ensure()
+    for i in range(10):
+        store.log_event("hit", MRCAT, f"{i:032x}")
+    assert compact_events(store, dry_run=False).set_aside == 10
+    later = time.time_ns() + 10**12
+    unlink = os.unlink
+
+    def not_yours(path: str) -> None:
+        if path.endswith("events-aside.log"):
+            raise PermissionError(1, "Operation not permitted", path)
+        unlink(path)
+
+    monkeypatch.setattr(os, "unlink", not_yours)
+    compact_events(store, dry_run=False, now_ns=later)
+    assert (cache_root / "events-aside.log").exists()
+    assert stats(store).events == {"hit": 10}
+    monkeypatch.setattr(os, "unlink", unlink)
+    compact_events(store, dry_run=False, now_ns=later)
+    assert not (cache_root / "events-aside.log").exists()
+    assert stats(store).events == {"hit": 10}

@@ -60,7 +60,7 @@ def serve_completion(env: Mapping[str, str]) -> int | None:
         return 130
     except Exception:
         return None
-    if answer is None:
+    if answer is None or sys.stdout is None:  # stdout closed: click's echo writes nothing
         return None
     try:
         sys.stdout.buffer.write(answer)

@@ -122,8 +122,10 @@ def _scan_interface(folder: str, interface: str, found: Scan) -> None:
     folders.sort()
     prefix = folder + os.sep  # not os.path.join: a scan joins 100,000 names
     strays = []
+    keys = set()  # the key folders listed: their locks are no strays
     for name in folders:
         if is_key(name):
+            keys.add(name)
             try:
                 found.entries.append(read_entry(prefix + name, interface, name))
             except FileNotFoundError:
@@ -133,10 +135,9 @@ def _scan_interface(folder: str, interface: str, found: Scan) -> None:
             found.leftovers.append(prefix + name)
         else:
             strays.append(prefix + name)
-    listed = set(folders)
     for name in sorted(files):
-        if name.endswith(LOCK_SUFFIX) and name[: -len(LOCK_SUFFIX)] in listed:
-            continue  # the lock of a folder listed (a key's: `key_of_lock` is a regex per lock)
+        if name.endswith(LOCK_SUFFIX) and name[: -len(LOCK_SUFFIX)] in keys:
+            continue  # the lock of a key folder listed (`key_of_lock` is a regex per lock)
         if (key := key_of_lock(name)) is not None and os.path.isfile(prefix + name):
             if not os.path.isdir(prefix + key):  # made since the listing, or not
                 found.orphan_locks.append(prefix + name)
@@ -207,8 +208,11 @@ def inputs_of_all(entries: list[Entry]) -> list[dict[str, str]]:
 def inputs_json_all(entries: list[Entry]) -> list[str]:
     """Each entry's inputs as JSON text: its mark's line as it is, once all of them parse as
     inputs (a mark's line is `json.dumps` of them: no need to decode and encode them again)."""
-    if _parsed_summaries(entries) is None:
+    parsed = _parsed_summaries(entries)
+    if parsed is None:
         return [json.dumps(inputs_of(entry)) for entry in entries]
+    if not b"".join(entry.summary or b"" for entry in entries).isascii():  # not json.dumps's
+        return [json.dumps(inputs) for inputs in parsed]
     return [entry.summary.decode("ascii", "replace") for entry in entries]  # type: ignore[union-attr]
 
 
@@ -217,7 +221,9 @@ def _parsed_summaries(entries: list[Entry]) -> list[dict[str, str]] | None:
     if not all(summary is not None and summary[:1] == b"{" for summary in summaries):
         return None
     try:
-        parsed = json.loads(b"[" + b",".join(summaries) + b"]")  # type: ignore[arg-type]
+        # Joined by a newline, which no JSON string holds raw: a damaged mark that ends inside
+        # a string cannot be closed by the next one (the two read as one entry's inputs).
+        parsed = json.loads(b"[" + b",\n".join(summaries) + b"]")  # type: ignore[arg-type]
     except ValueError:
         return None
     if not isinstance(parsed, list) or len(parsed) != len(entries):

@@ -82,7 +82,12 @@ def _logs(store: Store) -> list[str]:
 
 
 def _events(store: Store) -> Iterator[tuple[float, str, str, int]]:
-    for path in _logs(store):
+    folded_path, aside_path, log_path = _logs(store)
+    aside = _identity(aside_path)
+    # An aside log the folded counts already hold (a clear cut short, or one that could not
+    # remove another user's aside log from a sticky root) is not counted twice.
+    held = aside is not None and _folded_tag(folded_path) == aside[0]
+    for path in (folded_path, log_path) if held else (folded_path, aside_path, log_path):
         yield from _read_events(path)
 
 
@@ -187,21 +192,27 @@ def _fold(path: str, counts: dict[tuple[str, str], list[float]]) -> tuple[str | 
         row = counts.setdefault((event, interface), [moment, 0])
         row[0], row[1] = min(row[0], moment), row[1] + times
         lines += 1
-    tag = None
+    return _folded_tag(path), lines
+
+
+def _folded_tag(path: str) -> str | None:
+    """The tag of the aside log that the folded log at `path` says it holds, or None."""
     with contextlib.suppress(OSError), open(path, encoding="utf-8", errors="replace") as log:
         first = log.readline()
         if first.startswith(FOLDED_TAG):
-            tag = first[len(FOLDED_TAG) :].strip()
-    return tag, lines
+            return first[len(FOLDED_TAG) :].strip()
+    return None
 
 
 def _identity(path: str) -> tuple[str, int] | None:
-    """Which file `path` is now (inode and size), and when it last changed; None if none."""
+    """Which file `path` is now (inode, size and last change: a file made after the folded one
+    was unlinked may get its inode, and lines of one length its size), and when it last
+    changed; None if none."""
     try:
         info = os.stat(path)
     except FileNotFoundError:
         return None
-    return f"{info.st_ino}-{info.st_size}", info.st_ctime_ns
+    return f"{info.st_ino}-{info.st_size}-{info.st_ctime_ns}", info.st_ctime_ns
 
 
 @contextlib.contextmanager
