@@ -77,3 +77,29 @@ def test_a_hit_imports_none_of_what_only_misses_and_errors_need(tmp_path: Path) 
     code, imported = hit.stdout.splitlines()[-1].split(" ")
     assert code == "0", hit.stderr  # served here: a hit
     assert imported.strip() == "", f"imported on a hit: {imported.strip()}"
+
+
+def test_results_that_standard_output_cannot_take_are_no_internal_error(tmp_path: Path) -> None:
+    """`imcache run ... > /dev/full` was exit 3, "internal error", on both paths, and a fast hit
+    with stdout closed (`>&-`) too, where the click path writes nothing and exits 0: now a full
+    stdout is one line naming it, exit 1, and a closed one is the click path's. Real cp."""
+    (tmp_path / "cat" / "t").mkdir(parents=True)
+    (tmp_path / "cat" / "t" / "Copy.json").write_text(json.dumps(DEFINITION))
+    (tmp_path / "in.bin").write_bytes(b"input")
+    time.sleep(2.2)  # older than the memo's racy window: the fast path serves the hits
+    words = "--base-dir base --interfaces cat run t.Copy --in-file in.bin --out copy.bin"
+    imcache = f"{sys.executable} -m imcache {words}"
+    for _ in range(2):  # the miss, then a hit by the full command, which fills the memo
+        done = _shell(imcache, tmp_path)
+        assert done.returncode == 0, done.stderr
+    for extra in ("", " --json", " --force"):  # a fast hit, a click hit, a run
+        full = _shell(f"{imcache}{extra} > /dev/full", tmp_path)
+        assert full.returncode == 1, (extra, full.stderr)
+        assert "error: cannot write the results: standard output is full" in full.stderr
+        closed = _shell(f"{imcache}{extra} >&-", tmp_path)
+        assert closed.returncode == 0, (extra, closed.stderr)
+        assert "internal error" not in full.stderr + closed.stderr
+
+
+def _shell(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, shell=True, cwd=cwd, capture_output=True, text=True)

@@ -48,8 +48,8 @@ def main() -> None:
 
 def serve_hit(argv: Sequence[str]) -> int | None:
     """The exit code of a hit served here, or None: the click app must take `argv`."""
-    if COMPLETE_VAR in os.environ:
-        return None
+    if COMPLETE_VAR in os.environ or sys.stdout is None:
+        return None  # stdout closed (`>&-`): click's echo writes nothing, and so it stays
     group = group_options(argv)
     if group is None or group[1][:1] != ["run"]:
         return None

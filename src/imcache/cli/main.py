@@ -92,6 +92,10 @@ def failure_code(error: BaseException) -> int:
     if isinstance(error, (click.Abort, KeyboardInterrupt)):
         say("interrupted")
         return 130
+    unwritable = _unwritable_stdout(error)
+    if unwritable:
+        say(f"error: cannot write the results: standard output {unwritable}")
+        return 1
     # The last net: a bug, reported once with a pointer to its log.
     log = _write_crash_log()
     say(
@@ -100,6 +104,22 @@ def failure_code(error: BaseException) -> int:
         f"please report it with the log {log}"
     )
     return 3
+
+
+def _unwritable_stdout(error: BaseException) -> str:
+    """Why standard output took no results (closed: `>&-`; full: `>/dev/full`), or "": a user's
+    redirection, not a bug. Writes to standard output name no file; imcache's own file writes do,
+    and are worded where they happen."""
+    if sys.stdout is None:
+        return "is closed (give it a file or a pipe)"
+    import errno
+
+    if isinstance(error, OSError) and error.filename is None:
+        if error.errno == errno.ENOSPC:
+            return "is full (No space left on device)"
+        if error.errno in (errno.EBADF, errno.EIO):
+            return f"failed ({os.strerror(error.errno)})"
+    return ""
 
 
 def _write_crash_log() -> str:
