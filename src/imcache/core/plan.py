@@ -192,8 +192,11 @@ def which(name: str, env: Mapping[str, str]) -> str | None:
     folders = [""] if os.sep in name else env.get("PATH", os.defpath).split(os.pathsep)
     for folder in folders:
         candidate = os.path.join(folder, name)
-        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
-            return candidate
+        try:
+            if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+                return candidate
+        except (UnicodeEncodeError, ValueError):  # no file name (a lone surrogate, a NUL)
+            return None
     return None
 
 

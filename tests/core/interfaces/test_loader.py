@@ -740,3 +740,30 @@ def test_a_repeated_key_is_refused(case: str, text: str, field: str, tmp_path: P
 def test_equal_keys_in_different_objects_are_fine(tmp_path: Path) -> None:
     path = _write(tmp_path, lambda data: data)  # every input has an id, a name and a type
     assert len(load_interface(str(path), "test.tool").inputs) == 5
+
+
+@pytest.mark.parametrize("field", ["command-line", "description"])
+def test_a_lone_surrogate_escape_is_refused_where_a_pair_is_text(
+    tmp_path: Path, field: str
+) -> None:
+    """Found by review: `"ec\\ud800o"` names no character, so no file name, argument or line of
+    output can hold it; it was exit 3 (UnicodeEncodeError) in `which` and in `--dry-run`'s
+    output. A surrogate pair (an emoji written as two escapes) is text like any other."""
+    definition = {
+        "name": "echo",
+        "tool-version": "1",
+        "schema-version": "0.5",
+        "description": "says a word",
+        "command-line": "echo [WORD]",
+        "inputs": [{"id": "word", "name": "word", "type": "String", "value-key": "[WORD]"}],
+        "output-files": [],
+    }
+    lone, pair = dict(definition), dict(definition)
+    lone[field] = "ec\ud800ho [WORD]" if field == "command-line" else "says \ud800"
+    pair[field] = "echo [WORD]" if field == "command-line" else "says \U0001f600"
+    (tmp_path / "Lone.json").write_text(json.dumps(lone))
+    (tmp_path / "Pair.json").write_text(json.dumps(pair))
+    assert "\\ud800" in (tmp_path / "Lone.json").read_text()
+    with pytest.raises(DefinitionError, match=r"holds a lone surrogate escape"):
+        load_interface(str(tmp_path / "Lone.json"), "t.Lone")
+    assert load_interface(str(tmp_path / "Pair.json"), "t.Pair").name == "t.Pair"

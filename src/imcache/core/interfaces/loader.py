@@ -81,7 +81,25 @@ def _read_json(path: str) -> object:
     if repeated:
         where = join(_path_to(data, repeated[0]), repeated[0].key)
         Context(path).fail(where, "is given twice (JSON would silently keep the last one)")
+    if (b"\\ud" in raw or b"\\uD" in raw) and not _all_text(data):
+        raise DefinitionError(path, "", "holds a lone surrogate escape (\\ud800-\\udfff): not text")
     return data
+
+
+def _all_text(value: object) -> bool:
+    """No string in `value` holds a lone surrogate (a JSON escape that names no character: no
+    file name, argument or line of output can hold it)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_all_text(k) and _all_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_all_text(item) for item in value)
+    return True
 
 
 def _unreadable(path: str, exc: ValueError) -> DefinitionError:
