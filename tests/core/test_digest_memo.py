@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import xxhash
 
-from imcache.core import hashing
+from imcache.core import hashing, memo_upkeep
 from imcache.core.hashing import DigestMemo, Reader, digest_path
 from tests.conftest import require_tool, run_json
 
@@ -213,7 +213,7 @@ def test_clear_prunes_memo_files_no_entry_needs(
 
     kept = make_entry("x.nii")
     [digest] = {d for d in re.findall(r"xxh3:([0-9a-f]{32})", json.dumps(ok_json("ls")))}
-    old = time.time_ns() - hashing.MEMO_KEEP_NS - 86400 * 10**9
+    old = time.time_ns() - memo_upkeep.MEMO_KEEP_NS - 86400 * 10**9
     memo = cache_root / "digests"
     files = {
         "named": f"10 {old} {old} {digest}\n",  # an input of the entry kept: its hits read it

@@ -16,7 +16,6 @@ from operator import attrgetter
 from imcache.core.datatype import datatype, field
 from imcache.core.errors import ImcacheError
 from imcache.core.files import Deleter, remove_tree_quietly
-from imcache.core.hashing import prune_memo
 from imcache.core.layout import (
     MEMO_FOLDER,
     RECORD,
@@ -30,6 +29,7 @@ from imcache.core.layout import (
     private_owner,
 )
 from imcache.core.lock import EntryLock, held_elsewhere
+from imcache.core.memo_upkeep import prune_memo
 from imcache.core.scan import Entry, named_digests, read_entry, scan
 from imcache.core.stats import Compaction, compact_events
 from imcache.core.store import Store

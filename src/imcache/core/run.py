@@ -17,8 +17,6 @@ from imcache.core.datatype import datatype, field, replace
 from imcache.core.entry import is_value, output_damage
 from imcache.core.errors import (
     CacheError,
-    InputChangedError,
-    OutputLinkError,
     OutputsMissingError,
     OutputStillWrittenError,
     TerminatedError,
@@ -26,7 +24,7 @@ from imcache.core.errors import (
     ToolNotFoundError,
 )
 from imcache.core.files import suppress
-from imcache.core.hashing import DigestMemo, changed_since, file_digests
+from imcache.core.hashing import DigestMemo, file_digests
 from imcache.core.layout import MEMO_FOLDER, RECORD, STDERR_LOG, USED_MARK
 from imcache.core.lock import EntryLock
 from imcache.core.plan import Plan, RunRequest, complete_plan, plan_run
@@ -128,7 +126,9 @@ def run(request: RunRequest, reporter: Reporter) -> RunResult:
                 ran = _execute(plan, request.env, reporter, replace=request.force)
                 hit = _to_remote(ran, request, reporter)
             except CacheError as exc:
-                _say_what_failures_take(plan, exc)
+                from imcache.core.refusals import say_what_failures_take
+
+                say_what_failures_take(plan, exc)
                 raise
         elif hit.remote_bytes is None:
             _used(plan, "hit")
@@ -233,6 +233,13 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter, replace: bo
         write_config_files,
     )
     from imcache.core.process import run_tool
+    from imcache.core.refusals import (
+        failure,
+        last_lines,
+        refuse_changed_inputs,
+        refuse_links_out,
+        refuse_still_written,
+    )
 
     # Configuration files and argv name outputs relative to the folder the tool runs in (and
     # inputs by absolute paths), so nothing in them names the private folder once it is renamed.
@@ -254,13 +261,13 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter, replace: bo
     if completed.exit_code != 0:
         kept = plan.store.keep_failed(attempt)
         raise ToolFailedError(
-            f"{plan.tool.name} ({plan.interface.name}) {_failure(completed.exit_code)}",
+            f"{plan.tool.name} ({plan.interface.name}) {failure(completed.exit_code)}",
             f"its logs are kept in {kept}",
             completed.exit_code,
             kept_dir=kept,
-            stderr_tail=_last_lines(os.path.join(kept, STDERR_LOG)),
+            stderr_tail=last_lines(os.path.join(kept, STDERR_LOG)),
         )
-    _refuse_changed_inputs(plan, attempt)
+    refuse_changed_inputs(plan, attempt)
     outputs, missing = outputs_of(plan, attempt)
     if missing:
         kept = plan.store.keep_failed(attempt)
@@ -269,7 +276,7 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter, replace: bo
             + ", ".join(missing),
             f"nothing was cached; see the logs in {kept}",
         )
-    _refuse_links_out(plan, attempt, outputs)
+    refuse_links_out(plan, attempt, outputs)
     extra = extra_files(attempt, outputs)
     record = build_record(plan, completed.started, completed.seconds, outputs, extra)
     try:
@@ -278,7 +285,7 @@ def _execute(plan: Plan, env: Mapping[str, str], reporter: Reporter, replace: bo
             stamp_signatures(attempt, outputs)  # before the digests: a writer moves them
             record["files"] = file_digests(attempt, skip=frozenset({RECORD, USED_MARK}))
             plan.store.publish(
-                attempt, record, lambda: _refuse_still_written(plan, attempt, outputs)
+                attempt, record, lambda: refuse_still_written(plan, attempt, outputs)
             )
             won = plan.store.place_entry(attempt, plan.entry, replace=replace)
     except (CacheError, OutputStillWrittenError):
@@ -309,89 +316,6 @@ def _winner(plan: Plan, seconds: float) -> RunResult:
             "run again (a 'clear' of the same cache ran meanwhile)",
         )
     return replace(hit, cached=False, seconds=seconds)
-
-
-def _say_what_failures_take(plan: Plan, error: CacheError) -> None:
-    """A full disk: failed attempts may be what fills it (each keeps its logs and small files)."""
-    import errno  # a failed run only
-
-    cause = error.__cause__
-    if not isinstance(cause, OSError) or cause.errno not in (errno.ENOSPC, errno.EDQUOT):
-        return
-    from imcache.core.scan import failed_bytes
-
-    taken = failed_bytes(plan.store)
-    if taken:
-        error.hint += (
-            f"; failed attempts take {taken} bytes of the cache: "
-            "'imcache clear --failed' removes them"
-        )
-
-
-def _failure(exit_code: int) -> str:
-    """How the tool ended: a negative code is the signal that killed it, not an exit code."""
-    if exit_code >= 0:
-        return f"failed with exit code {exit_code}"
-    import signal  # a killed tool only
-
-    try:
-        name = f" ({signal.Signals(-exit_code).name})"
-    except ValueError:
-        name = ""
-    return f"was killed by signal {-exit_code}{name}"
-
-
-def _refuse_links_out(plan: Plan, entry: str, outputs: dict[str, Any]) -> None:
-    from imcache.core.outputs import links_out
-
-    outside = links_out(entry, outputs)
-    if outside:
-        kept = plan.store.keep_failed(entry)
-        raise OutputLinkError(
-            f"{plan.tool.name} ({plan.interface.name}) left output "
-            + ", ".join(outside)
-            + ", a symbolic link out of its entry: the cache keeps what is inside it, "
-            "never a file outside",
-            f"nothing was cached; this attempt is kept in {kept}",
-        )
-
-
-def _refuse_still_written(plan: Plan, entry: str, outputs: dict[str, Any]) -> None:
-    """Just before the record: an output that moved since its digest is still being written."""
-    from imcache.core.outputs import still_written
-
-    moving = still_written(entry, outputs)
-    if moving:
-        raise OutputStillWrittenError(
-            f"a process is still writing {', '.join(moving)} after {plan.tool.name} "
-            f"({plan.interface.name}) exited, so it has no one content and was not cached",
-            "find what the tool left running (a background job) and run again once it ends; "
-            "this attempt is kept aside, as a failed one",
-        )
-
-
-def _last_lines(path: str, count: int = 10, tail_bytes: int = 8192) -> tuple[str, ...]:
-    """The end of a log, for the exception a caller sees (the whole log stays on disk)."""
-    try:
-        with open(path, "rb") as log:
-            log.seek(max(0, os.fstat(log.fileno()).st_size - tail_bytes))
-            text = log.read().decode("utf-8", "replace")
-    except OSError:
-        return ()
-    return tuple(text.splitlines()[-count:])
-
-
-def _refuse_changed_inputs(plan: Plan, entry: str) -> None:
-    """Outputs made from inputs that changed after we hashed them belong to no key: keep none."""
-    changed = changed_since(plan.seen)
-    if changed:
-        kept = plan.store.keep_failed(entry)
-        names = ", ".join(repr(path) for path in changed)
-        raise InputChangedError(
-            f"input {names} changed while {plan.tool.name} ran, so its outputs match no key "
-            "and were not cached",
-            f"run again once nothing writes to it; this attempt is kept in {kept}",
-        )
 
 
 def _absolute(entry: str, outputs: dict[str, Any]) -> OutputPaths:

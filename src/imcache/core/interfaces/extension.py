@@ -212,12 +212,8 @@ def _parse_env_specs(ctx: Context, value: object, where: str) -> tuple[EnvSpec, 
 
 
 def _parse_rules(ctx: Context, value: object, where: str) -> tuple[Rule, ...]:
-    if not isinstance(value, list):
-        ctx.fail(where, "must be a list")
     rules = []
-    items: list[object] = value
-    for index, item in enumerate(items):
-        at = f"{where}[{index}]"
+    for at, item in ctx.elements(value, where):
         obj = ctx.mapping(item, at, frozenset({"if-set", "require", "render"}))
         require = ctx.json_object(obj.get("require", {}), join(at, "require"))
         rules.append(

@@ -252,12 +252,8 @@ def _check_default_number(ctx: Context, spec: InputSpec, item: object, where: st
 
 
 def _parse_groups(ctx: Context, value: object, where: str) -> tuple[GroupSpec, ...]:
-    if not isinstance(value, list):
-        ctx.fail(where, "must be a list")
     groups = []
-    items: list[object] = value
-    for index, item in enumerate(items):
-        at = f"{where}[{index}]"
+    for at, item in ctx.elements(value, where):
         obj = ctx.mapping(item, at, GROUP_KEYS)
         groups.append(
             GroupSpec(

@@ -203,12 +203,9 @@ def parse_descriptor(data: object, source: str, name: str) -> Interface:
 
 
 def _parse_fixed_env(ctx: Context, value: object) -> dict[str, str]:
-    if not isinstance(value, list):
-        ctx.fail("environment-variables", "must be a list of {name, value} objects")
     env = {}
-    items: list[object] = value
-    for index, item in enumerate(items):
-        at = f"environment-variables[{index}]"
+    problem = "must be a list of {name, value} objects"
+    for at, item in ctx.elements(value, "environment-variables", problem):
         obj = ctx.mapping(item, at, frozenset({"name", "value", "description"}))
         name = ctx.text(obj, "name", join(at, "name"))
         import re  # a definition that sets variables only

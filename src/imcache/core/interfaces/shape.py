@@ -25,6 +25,15 @@ class Context:
     def fail(self, field: str, problem: str) -> NoReturn:
         raise DefinitionError(self.source, _one_line(field), _one_line(problem))
 
+    def elements(
+        self, value: object, where: str, problem: str = "must be a list"
+    ) -> list[tuple[str, object]]:
+        """A list's items, each with where it is (`where[index]`), or a refusal of `value`."""
+        if not isinstance(value, list):
+            self.fail(where, problem)
+        items: list[object] = value
+        return [(f"{where}[{index}]", item) for index, item in enumerate(items)]
+
     def mapping(self, value: object, where: str, allowed: frozenset[str]) -> dict[str, Any]:
         if not isinstance(value, dict):
             self.fail(where or "(top level)", "must be a JSON object")
