@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import DATA, Figure, imcache_command, timed
-from imcache.core.layout import RECORD, ROOT_NAME, SESSION, USED_MARK
+from imcache.core.entry import mark_fields
+from imcache.core.index import index_path, line_of
+from imcache.core.layout import INDEX_FOLDER, RECORD, ROOT_NAME, SESSION, USED_MARK
 
 INTERFACES = ("mrtrix3.MRCat", "fsl.Merge", "fsl.BET", "ants.N4BiasFieldCorrection", "afni.Volreg")
 SPAN_DAYS = 90  # last uses spread evenly over the past SPAN_DAYS
@@ -127,7 +129,9 @@ def build(root: Path, template: Path, n: int, now_ns: int) -> list[Clone]:
 def _write_clones(
     root: str, files: dict[str, bytes], record: str, key: str, interface: str, chunk: list[Clone]
 ) -> None:
-    """As a run does: lock file, entry folder, outputs and logs, use mark, the record last."""
+    """As a run does: lock file, entry folder, outputs and logs, use mark, the record last,
+    then the entry's line in its folder's index."""
+    lines: dict[str, list[bytes]] = {}
     for name, new_key, used in chunk:
         folder = os.path.join(root, name)
         _write(os.path.join(folder, f"{new_key}.lock"), b"", 0o644)  # as EntryLock makes it
@@ -141,6 +145,18 @@ def _write_clones(
         for path, payload in ((USED_MARK, mark), (RECORD, text.encode())):
             _write(os.path.join(entry, path), payload)
             os.utime(os.path.join(entry, path), ns=(used, used))
+        size, created, summary = mark_fields(mark) or (0, 0, None)
+        if summary is not None:
+            inode = os.stat(os.path.join(entry, USED_MARK)).st_ino
+            lines.setdefault(folder, []).append(line_of(new_key, inode, created, size, summary))
+    os.makedirs(os.path.join(root, INDEX_FOLDER), exist_ok=True)
+    for folder, appended in lines.items():  # one O_APPEND write per folder, as runs append
+        path = index_path(root, os.path.basename(folder))
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o664)
+        try:
+            os.write(fd, b"".join(appended))
+        finally:
+            os.close(fd)
 
 
 def _published_at(mark: bytes, moment_ns: int) -> bytes:

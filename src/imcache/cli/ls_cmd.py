@@ -63,10 +63,14 @@ def _json_rows(entries: list[Entry]) -> str:
     from json.encoder import encode_basestring_ascii as quoted  # what json.dumps uses
 
     rows = []
+    heads: dict[str, str] = {}  # an interface's text, quoted once: entries share five of them
     for entry, inputs in zip(entries, inputs_json_all(entries), strict=True):
+        interface, key, path = entry.interface, entry.key, entry.path
+        head = heads.get(interface)
+        if head is None:
+            head = heads[interface] = f'{{"interface": {quoted(interface)}, "key": '
         rows.append(
-            f'{{"interface": {quoted(entry.interface)}, "key": {quoted(entry.key)}, '
-            f'"path": {quoted(entry.path)}, "bytes": {entry.bytes}, '
+            f'{head}{quoted(key)}, "path": {quoted(path)}, "bytes": {entry.bytes}, '
             f'"created": "{format_time(entry.created_ns)}", '
             f'"last_used": "{format_time(entry.last_used_ns)}", "inputs": {inputs}}}'
         )

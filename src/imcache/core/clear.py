@@ -16,6 +16,7 @@ from operator import attrgetter
 from imcache.core.datatype import datatype, field
 from imcache.core.errors import ImcacheError
 from imcache.core.files import Deleter, remove_tree_quietly
+from imcache.core.index import index_path, line_of, rewrite_index
 from imcache.core.layout import (
     MEMO_FOLDER,
     RECORD,
@@ -30,11 +31,12 @@ from imcache.core.layout import (
 )
 from imcache.core.lock import EntryLock, held_elsewhere
 from imcache.core.memo_upkeep import prune_memo
-from imcache.core.scan import Entry, named_digests, read_entry, scan
+from imcache.core.scan import Entry, Scan, last_used, named_digests, scan
 from imcache.core.stats import Compaction, compact_events
 from imcache.core.store import Store
 
 LEFTOVER_AGE_NS = 3600 * 10**9  # interrupted runs are swept after an hour
+INDEX_SLACK = 64  # lines of entries gone an index may hold beyond as many as it serves
 
 
 class Removal(Enum):
@@ -122,8 +124,35 @@ def _clear(
     if not dry_run:
         for path in found.orphan_locks:
             _drop_orphan_lock(path)
+        _tidy_indexes(store, found, report.kept + report.in_use + report.not_yours)
     _bound_logs(store, report, now)
     return report
+
+
+def _tidy_indexes(store: Store, found: Scan, left: list[Entry]) -> None:
+    """Rewrite an interface's index when most of its lines are of entries gone (it stays
+    bounded), or when the scan read marks that a line would have served (entries made before
+    the index, or whose line was lost): the lines of the entries left, nothing else."""
+    by_interface: dict[str, list[Entry]] = {}
+    for entry in left:
+        if entry.mark_inode and entry.summary is not None:
+            by_interface.setdefault(entry.interface, []).append(entry)
+    shared = store.is_shared()
+    for interface, index in found.indexes.items():
+        entries = by_interface.get(interface, [])
+        lines = index.total
+        stale = lines > 2 * len(entries) + INDEX_SLACK or (lines and not entries)
+        if not (stale or found.unindexed.get(interface)):
+            continue
+        rewrite_index(
+            index_path(store.root, interface),
+            sorted(
+                line_of(e.key, e.mark_inode, e.created_ns, e.bytes, e.summary)  # type: ignore[arg-type]
+                for e in entries
+            ),
+            index,
+            shared=shared,
+        )
 
 
 def _bound_logs(store: Store, report: ClearReport, now_ns: int) -> None:
@@ -152,7 +181,7 @@ def _would_remove(store: Store, entry: Entry) -> Removal:
 def _remove(store: Store, entry: Entry, policy: Policy, over: bool, deleter: Deleter) -> Removal:
     def still_selected() -> bool:
         # Lock, then look again: a hit may have used the entry since we scanned.
-        return policy.selects(read_entry(entry.path, entry.interface, entry.key)) or over
+        return policy.selects(last_used(entry)) or over
 
     return remove_entry(store, entry, still_selected, deleter)
 

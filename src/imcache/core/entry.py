@@ -87,6 +87,21 @@ def mark_text(size_without_mark: int, record: dict[str, Any], now_ns: int | None
     return f"{size:>{MARK_WIDTH - 1}}\n{created:>{MARK_WIDTH - 1}}\n".encode() + summary
 
 
+MARK_READ = 1 << 16  # a longer mark is not ours, or lists so many inputs that the record serves
+
+
+def mark_fields(text: bytes) -> tuple[int, int, bytes | None] | None:
+    """What a mark `mark_text` wrote holds: the size, the moment of publishing, and the inputs
+    line (None if it is not one line); None for an older mark, or none of ours."""
+    lines = text.split(b"\n", 2)
+    if len(lines) == 3 and len(lines[0]) == len(lines[1]) == MARK_WIDTH - 1:
+        size, created, rest = lines
+        if size.lstrip().isdigit() and created.lstrip().isdigit():
+            summary = rest[:-1] if rest[-1:] == b"\n" and rest.count(b"\n") == 1 else None
+            return int(size), int(created), summary
+    return None
+
+
 def is_value(item: Any) -> bool:
     """An output that is a value (a number, a list: nipype's), kept as {"value": ...}."""
     return isinstance(item, dict) and "value" in item and "path" not in item

@@ -14,16 +14,17 @@ import math
 import os
 import stat
 import time
+from itertools import chain
 from typing import Any, NamedTuple
 
 from imcache.core.datatype import datatype, field
-from imcache.core.entry import record_inputs, tree_bytes
+from imcache.core.entry import MARK_READ, mark_fields, record_inputs, tree_bytes
 from imcache.core.errors import CacheError, ImcacheError, UsageError
+from imcache.core.index import Read, index_path, read_index
 from imcache.core.layout import (
     KEY_PREFIX_PATTERN,
     LEFTOVER_PATTERN,
     LOCK_SUFFIX,
-    MARK_WIDTH,
     RECORD,
     ROOT_FILES,
     USED_MARK,
@@ -46,6 +47,7 @@ class Entry(NamedTuple):
     created_ns: int
     bytes: int
     summary: builtins.bytes | None = None  # the mark's inputs line (`inputs_of`)
+    mark_inode: int = 0  # of a mark `mark_text` wrote (0: an older one, or none): index lines
 
 
 @datatype(frozen=False)
@@ -54,6 +56,11 @@ class Scan:
     leftovers: list[str] = field(default_factory=list)  # failed, interrupted, half-deleted
     strays: list[str] = field(default_factory=list)  # not imcache's: reported, never removed
     orphan_locks: list[str] = field(default_factory=list)  # lock files whose entry is gone
+    lock_inodes: dict[str, int] = field(default_factory=dict)  # lock path -> inode, as listed
+    indexes: dict[str, Read] = field(default_factory=dict)  # interface -> its index as read
+    unindexed: dict[str, int] = field(
+        default_factory=dict
+    )  # interface -> entries a line would serve
 
 
 def scan(store: Store) -> Scan:
@@ -71,7 +78,7 @@ def scan(store: Store) -> Scan:
             continue
         info = os.lstat(path)
         if stat.S_ISDIR(info.st_mode):
-            _scan_interface(path, name, found)
+            _scan_interface(store.root, name, found)
         else:
             found.strays.append(path)
     return found
@@ -111,42 +118,73 @@ def _kind(mode: int) -> str:
     return next((word for test, word in kinds if test(mode)), "something else")
 
 
-def _scan_interface(folder: str, interface: str, found: Scan) -> None:
+def _scan_interface(root: str, interface: str, found: Scan) -> None:
     # The folders apart from the rest, by name: a lock's entry is then looked up among them,
     # not with a stat each, and 100,000 names sort faster than as many listing items.
     folders: list[str] = []
-    files: list[str] = []
+    files: list[tuple[str, int]] = []
+    folder = os.path.join(root, interface)
     with os.scandir(folder) as listing:
         for child in listing:
-            (folders if child.is_dir(follow_symlinks=False) else files).append(child.name)
+            if child.is_dir(follow_symlinks=False):
+                folders.append(child.name)
+            else:
+                files.append((child.name, child.inode()))  # the listing's: no stat
     folders.sort()
+    index = found.indexes[interface] = read_index(index_path(root, interface))
+    lines = index.lines
     prefix = folder + os.sep  # not os.path.join: a scan joins 100,000 names
     strays = []
     keys = set()  # the key folders listed: their locks are no strays
+    unindexed = 0
+    stat, append = os.stat, found.entries.append  # a loop of 100,000: no lookups in it
     for name in folders:
+        line = lines.get(name)  # only a key has a line that checks
+        if line is not None:
+            # The entry as its line says, if the line is its mark's: one stat, for its last use.
+            try:
+                info = stat(prefix + name + MARK_TAIL)
+            except OSError:
+                info = None
+            if info is not None and info.st_ino == line[3]:  # else an earlier entry's line
+                keys.add(name)
+                append(Entry(interface, name, prefix + name, info.st_mtime_ns, *line))
+                continue
         if is_key(name):
             keys.add(name)
             try:
-                found.entries.append(read_entry(prefix + name, interface, name))
+                entry = read_entry(prefix + name, interface, name)
             except FileNotFoundError:
                 if os.path.isdir(prefix + name):  # else removed by another clear meanwhile
                     found.leftovers.append(prefix + name)  # no record: running, or interrupted
+                continue
+            found.entries.append(entry)
+            unindexed += entry.mark_inode != 0 and entry.summary is not None  # a line would do
         elif LEFTOVER_PATTERN.fullmatch(name):
             found.leftovers.append(prefix + name)
         else:
             strays.append(prefix + name)
-    for name in sorted(files):
+    found.unindexed[interface] = unindexed
+    _sort_files(prefix, sorted(files), keys, found, strays)
+    found.strays += sorted(strays)
+
+
+def _sort_files(
+    prefix: str, files: list[tuple[str, int]], keys: set[str], found: Scan, strays: list[str]
+) -> None:
+    """An interface folder's files: entries' locks, orphan locks, and strays."""
+    for name, inode in files:
         if name.endswith(LOCK_SUFFIX) and name[: -len(LOCK_SUFFIX)] in keys:
+            found.lock_inodes[prefix + name] = inode
             continue  # the lock of a key folder listed (`key_of_lock` is a regex per lock)
         if (key := key_of_lock(name)) is not None and os.path.isfile(prefix + name):
             if not os.path.isdir(prefix + key):  # made since the listing, or not
                 found.orphan_locks.append(prefix + name)
         else:
             strays.append(prefix + name)
-    found.strays += sorted(strays)
 
 
-MARK_READ = 1 << 16  # a longer mark is not ours, or lists so many inputs that the record serves
+MARK_TAIL = os.sep + USED_MARK
 
 
 def read_entry(path: str, interface: str, key: str) -> Entry:
@@ -157,22 +195,30 @@ def read_entry(path: str, interface: str, key: str) -> Entry:
     # os.open and os.read, not open(): a scan reads 100,000 marks, and a file object for each
     # cost more than the system calls. Its mtime from the same descriptor: no second lookup.
     try:
-        fd = os.open(path + os.sep + USED_MARK, os.O_RDONLY)
+        fd = os.open(path + MARK_TAIL, os.O_RDONLY)
     except OSError:
         return _older_entry(path, interface, key, None, b"")
     try:
-        used, text = os.fstat(fd).st_mtime_ns, os.read(fd, MARK_READ)
+        info, text = os.fstat(fd), os.read(fd, MARK_READ)
     except OSError:
         return _older_entry(path, interface, key, None, b"")
     finally:
         os.close(fd)
-    lines = text.split(b"\n", 2)  # the size, the moment of publishing, the inputs
-    if len(lines) == 3 and len(lines[0]) == len(lines[1]) == MARK_WIDTH - 1:
-        size, created, rest = lines
-        if size.lstrip().isdigit() and created.lstrip().isdigit():
-            summary = rest[:-1] if rest[-1:] == b"\n" and rest.count(b"\n") == 1 else None
-            return Entry(interface, key, path, used, int(created), int(size), summary)
-    return _older_entry(path, interface, key, used, text)
+    fields = mark_fields(text)
+    if fields is None:
+        return _older_entry(path, interface, key, info.st_mtime_ns, text)
+    size, created, summary = fields
+    return Entry(interface, key, path, info.st_mtime_ns, created, size, summary, info.st_ino)
+
+
+def last_used(entry: Entry) -> Entry:
+    """The entry with its last use as it is now (FileNotFoundError: gone): one stat of its
+    mark where the scan found one of ours, else read again."""
+    if entry.mark_inode:
+        info = os.stat(entry.path + MARK_TAIL)
+        if info.st_ino == entry.mark_inode:
+            return entry._replace(last_used_ns=info.st_mtime_ns)
+    return read_entry(entry.path, entry.interface, entry.key)
 
 
 def _older_entry(path: str, interface: str, key: str, used: int | None, mark: bytes) -> Entry:
@@ -228,7 +274,11 @@ def _parsed_summaries(entries: list[Entry]) -> list[dict[str, str]] | None:
         return None
     if not isinstance(parsed, list) or len(parsed) != len(entries):
         return None
-    return parsed if all(_is_inputs(inputs) for inputs in parsed) else None
+    try:  # every one an object of strings (_is_inputs), without a Python call per entry
+        kinds = set(map(type, chain.from_iterable(map(dict.values, parsed))))
+    except TypeError:  # not all of them objects
+        return None
+    return parsed if kinds <= {str} else None
 
 
 def _is_inputs(inputs: Any) -> bool:

@@ -29,6 +29,7 @@ from imcache.core.layout import (
     EVENTS,
     GITIGNORE,
     GITIGNORE_FILE,
+    INDEX_FOLDER,
     LAYOUT,
     LAYOUT_FILE,
     OWN_FILES,
@@ -126,11 +127,12 @@ class Store:
         return _group_name(gid)
 
     def _lock_files(self) -> list[str]:
+        """The entries' lock files, and the indexes the group appends to alike."""
         return [
             os.path.join(folder, name)
             for folder in self._interface_folders()
             for name in os.listdir(folder)
-            if key_of_lock(name) is not None
+            if key_of_lock(name) is not None or os.path.basename(folder) == INDEX_FOLDER
         ]
 
     def _interface_folders(self) -> list[str]:
@@ -239,8 +241,12 @@ class Store:
         """Make a complete attempt the entry, by renaming it onto the key (see
         `attempts.place_entry`): True if it is now the entry, False if another publisher won."""
         from imcache.core.attempts import place_entry  # a miss only
+        from imcache.core.index import note_entry
 
-        return place_entry(attempt, entry, replace=replace)
+        placed = place_entry(attempt, entry, replace=replace)
+        if placed:  # its line in the folder's index, for scans (a winner's only: ours is gone)
+            note_entry(entry, shared=self.is_shared())
+        return placed
 
     def log_event(self, event: str, interface: str, key: str) -> None:
         """One short line appended (O_APPEND writes of this size do not interleave): for stats."""
