@@ -25,8 +25,9 @@ from typing import Any
 
 from bench import DATA, Figure, imcache_command, timed
 from imcache.core.entry import mark_fields
-from imcache.core.index import index_path, line_of
+from imcache.core.index import entry_line, index_path
 from imcache.core.layout import INDEX_FOLDER, RECORD, ROOT_NAME, SESSION, USED_MARK
+from imcache.core.store import Store
 
 INTERFACES = ("mrtrix3.MRCat", "fsl.Merge", "fsl.BET", "ants.N4BiasFieldCorrection", "afni.Volreg")
 SPAN_DAYS = 90  # last uses spread evenly over the past SPAN_DAYS
@@ -148,7 +149,7 @@ def _write_clones(
         size, created, summary = mark_fields(mark) or (0, 0, None)
         if summary is not None:
             inode = os.stat(os.path.join(entry, USED_MARK)).st_ino
-            lines.setdefault(folder, []).append(line_of(new_key, inode, created, size, summary))
+            lines.setdefault(folder, []).append(entry_line(new_key, inode, created, size, summary))
     os.makedirs(os.path.join(root, INDEX_FOLDER), exist_ok=True)
     for folder, appended in lines.items():  # one O_APPEND write per folder, as runs append
         path = index_path(root, os.path.basename(folder))
@@ -207,9 +208,9 @@ def _commands(cli: list[str], root: Path, total: int, clones: list[Clone]) -> li
     timed([*cli, "session", "start"])
     # A pipeline then uses the youngest fifth of the entries again, after the session's start.
     started = json.loads((root / SESSION).read_text(encoding="utf-8"))["started_ns"]
+    store = Store(str(root))
     for number, (name, key, _) in enumerate(sorted(clones, key=lambda c: -c[2])[: total // 5]):
-        moment = started + 1000 * number
-        os.utime(root / name / key / USED_MARK, ns=(moment, moment))
+        store.touch_used_mark(str(root / name / key), started + 1000 * number)  # as a hit does
     time_it(["clear", "--previous", "--dry-run"], walk)
     # The oldest tenth, beside `rm -rf` of a copy of as many entries made the same way.
     oldest = [clone for clone in clones if clone[2] < time.time_ns() - SPAN_DAYS * 9 // 10 * DAY_NS]

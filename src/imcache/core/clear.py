@@ -16,7 +16,7 @@ from operator import attrgetter
 from imcache.core.datatype import datatype, field
 from imcache.core.errors import ImcacheError
 from imcache.core.files import Deleter, remove_tree_quietly
-from imcache.core.index import index_path, line_of, rewrite_index
+from imcache.core.index import entry_line, index_path, rewrite_index, use_line
 from imcache.core.layout import (
     MEMO_FOLDER,
     RECORD,
@@ -31,7 +31,7 @@ from imcache.core.layout import (
 )
 from imcache.core.lock import EntryLock, held_elsewhere
 from imcache.core.memo_upkeep import prune_memo
-from imcache.core.scan import Entry, Scan, last_used, named_digests, scan
+from imcache.core.scan import Entry, Scan, named_digests, scan, used_now
 from imcache.core.stats import Compaction, compact_events
 from imcache.core.store import Store
 
@@ -62,6 +62,12 @@ class Policy:
         if self.everything:
             return True
         return self.before_ns is not None and entry.last_used_ns < self.before_ns
+
+    def still_selects(self, entry: Entry) -> bool:
+        """As `selects`, by the entry's last use as its mark says now (`used_now`)."""
+        if self.everything:
+            return True
+        return self.before_ns is not None and used_now(entry) < self.before_ns
 
 
 @datatype(frozen=False)
@@ -111,7 +117,7 @@ def _clear(
             report.kept.append(entry)
             continue
         if dry_run:
-            outcome = _would_remove(store, entry)
+            outcome = _would_remove(store, entry, policy, over)
         else:
             outcome = _remove(store, entry, policy, over, deleter)
         report.note(entry, outcome)
@@ -144,15 +150,18 @@ def _tidy_indexes(store: Store, found: Scan, left: list[Entry]) -> None:
         stale = lines > 2 * len(entries) + INDEX_SLACK or (lines and not entries)
         if not (stale or found.unindexed.get(interface)):
             continue
+        entries.sort(key=attrgetter("key"))
         rewrite_index(
-            index_path(store.root, interface),
-            sorted(
-                line_of(e.key, e.mark_inode, e.created_ns, e.bytes, e.summary)  # type: ignore[arg-type]
-                for e in entries
-            ),
-            index,
-            shared=shared,
+            index_path(store.root, interface), map(_lines_of, entries), index, shared=shared
         )
+
+
+def _lines_of(entry: Entry) -> bytes:
+    """An entry's index lines: what it is, and its last use unless that is its making."""
+    line = entry_line(entry.key, entry.mark_inode, entry.created_ns, entry.bytes, entry.summary)  # type: ignore[arg-type]
+    if entry.last_used_ns == entry.created_ns:
+        return line
+    return line + use_line(entry.key, entry.last_used_ns)
 
 
 def _bound_logs(store: Store, report: ClearReport, now_ns: int) -> None:
@@ -172,8 +181,14 @@ def _drop_orphan_lock(path: str) -> None:
         lock.release(unlink=not os.path.isdir(key_dir))
 
 
-def _would_remove(store: Store, entry: Entry) -> Removal:
-    """A dry run tells the truth about entries in use: it tries their lock and lets go."""
+def _would_remove(store: Store, entry: Entry, policy: Policy, over: bool) -> Removal:
+    """A dry run tells the truth: about last uses, read from the marks as the real clear reads
+    them under the lock, and about entries in use: it asks their lock (and takes none)."""
+    try:
+        if not (over or policy.still_selects(entry)):
+            return Removal.KEPT
+    except FileNotFoundError:
+        return Removal.GONE
     held = held_elsewhere(store.lock_path(entry.interface, entry.key))
     return Removal.IN_USE if held else Removal.REMOVED
 
@@ -181,7 +196,7 @@ def _would_remove(store: Store, entry: Entry) -> Removal:
 def _remove(store: Store, entry: Entry, policy: Policy, over: bool, deleter: Deleter) -> Removal:
     def still_selected() -> bool:
         # Lock, then look again: a hit may have used the entry since we scanned.
-        return policy.selects(last_used(entry)) or over
+        return over or policy.still_selects(entry)
 
     return remove_entry(store, entry, still_selected, deleter)
 

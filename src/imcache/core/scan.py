@@ -15,6 +15,7 @@ import os
 import stat
 import time
 from itertools import chain
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from imcache.core.datatype import datatype, field
@@ -56,7 +57,6 @@ class Scan:
     leftovers: list[str] = field(default_factory=list)  # failed, interrupted, half-deleted
     strays: list[str] = field(default_factory=list)  # not imcache's: reported, never removed
     orphan_locks: list[str] = field(default_factory=list)  # lock files whose entry is gone
-    lock_inodes: dict[str, int] = field(default_factory=dict)  # lock path -> inode, as listed
     indexes: dict[str, Read] = field(default_factory=dict)  # interface -> its index as read
     unindexed: dict[str, int] = field(
         default_factory=dict
@@ -119,37 +119,35 @@ def _kind(mode: int) -> str:
 
 
 def _scan_interface(root: str, interface: str, found: Scan) -> None:
-    # The folders apart from the rest, by name: a lock's entry is then looked up among them,
-    # not with a stat each, and 100,000 names sort faster than as many listing items.
-    folders: list[str] = []
-    files: list[tuple[str, int]] = []
+    """An interface folder: its entries as its index describes them (no system call for each),
+    then whatever else its listing holds."""
     folder = os.path.join(root, interface)
-    with os.scandir(folder) as listing:
-        for child in listing:
-            if child.is_dir(follow_symlinks=False):
-                folders.append(child.name)
-            else:
-                files.append((child.name, child.inode()))  # the listing's: no stat
-    folders.sort()
+    listed = set(os.listdir(folder))  # names only, no item per name: the index says what they are
     index = found.indexes[interface] = read_index(index_path(root, interface))
-    lines = index.lines
+    indexed = sorted(listed.intersection(index.lines))
     prefix = folder + os.sep  # not os.path.join: a scan joins 100,000 names
+    uses, new, first = index.uses, tuple.__new__, len(found.entries)
+    found.entries += [  # Entry(...) in C: a tuple made directly, not through a Python __new__
+        new(Entry, (interface, key, prefix + key, uses.get(key, line[0]), *line))
+        for key, line in zip(indexed, map(index.lines.__getitem__, indexed), strict=True)
+    ]
+    keys = set(indexed)  # the key folders listed: their locks are no strays
+    rest = listed - keys - {key + LOCK_SUFFIX for key in indexed}
+    found.unindexed[interface] = 0
+    if rest and _scan_rest(prefix, interface, sorted(rest), keys, found):
+        found.entries[first:] = sorted(found.entries[first:], key=itemgetter(1))  # by key
+
+
+def _scan_rest(prefix: str, interface: str, names: list[str], keys: set[str], found: Scan) -> int:
+    """What no index line describes: entries read from their marks (how many: made before the
+    index, or their line lost), their locks, leftovers of attempts, lock files whose entry is
+    gone, and strays."""
+    folders = _folders(prefix, names)
     strays = []
-    keys = set()  # the key folders listed: their locks are no strays
-    unindexed = 0
-    stat, append = os.stat, found.entries.append  # a loop of 100,000: no lookups in it
-    for name in folders:
-        line = lines.get(name)  # only a key has a line that checks
-        if line is not None:
-            # The entry as its line says, if the line is its mark's: one stat, for its last use.
-            try:
-                info = stat(prefix + name + MARK_TAIL)
-            except OSError:
-                info = None
-            if info is not None and info.st_ino == line[3]:  # else an earlier entry's line
-                keys.add(name)
-                append(Entry(interface, name, prefix + name, info.st_mtime_ns, *line))
-                continue
+    unindexed = read = 0
+    for name in names:
+        if name not in folders:
+            continue
         if is_key(name):
             keys.add(name)
             try:
@@ -159,29 +157,37 @@ def _scan_interface(root: str, interface: str, found: Scan) -> None:
                     found.leftovers.append(prefix + name)  # no record: running, or interrupted
                 continue
             found.entries.append(entry)
+            read += 1
             unindexed += entry.mark_inode != 0 and entry.summary is not None  # a line would do
         elif LEFTOVER_PATTERN.fullmatch(name):
             found.leftovers.append(prefix + name)
         else:
             strays.append(prefix + name)
-    found.unindexed[interface] = unindexed
-    _sort_files(prefix, sorted(files), keys, found, strays)
-    found.strays += sorted(strays)
-
-
-def _sort_files(
-    prefix: str, files: list[tuple[str, int]], keys: set[str], found: Scan, strays: list[str]
-) -> None:
-    """An interface folder's files: entries' locks, orphan locks, and strays."""
-    for name, inode in files:
-        if name.endswith(LOCK_SUFFIX) and name[: -len(LOCK_SUFFIX)] in keys:
-            found.lock_inodes[prefix + name] = inode
-            continue  # the lock of a key folder listed (`key_of_lock` is a regex per lock)
+    for name in names:
+        if name in folders or (name.endswith(LOCK_SUFFIX) and name[: -len(LOCK_SUFFIX)] in keys):
+            continue  # a folder, or the lock of a key folder listed
         if (key := key_of_lock(name)) is not None and os.path.isfile(prefix + name):
             if not os.path.isdir(prefix + key):  # made since the listing, or not
                 found.orphan_locks.append(prefix + name)
         else:
             strays.append(prefix + name)
+    found.unindexed[interface] = unindexed
+    found.strays += sorted(strays)
+    return read
+
+
+def _folders(prefix: str, names: list[str]) -> set[str]:
+    """Which of the names are folders (not links to one): from a listing when there are many
+    (a cache made before the index), else one lstat each."""
+    if len(names) > 64:
+        with os.scandir(prefix) as listing:
+            return {child.name for child in listing if child.is_dir(follow_symlinks=False)}
+    folders = set()
+    for name in names:
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISDIR(os.lstat(prefix + name).st_mode):
+                folders.add(name)
+    return folders
 
 
 MARK_TAIL = os.sep + USED_MARK
@@ -211,14 +217,18 @@ def read_entry(path: str, interface: str, key: str) -> Entry:
     return Entry(interface, key, path, info.st_mtime_ns, created, size, summary, info.st_ino)
 
 
-def last_used(entry: Entry) -> Entry:
-    """The entry with its last use as it is now (FileNotFoundError: gone): one stat of its
-    mark where the scan found one of ours, else read again."""
+def used_now(entry: Entry) -> int:
+    """The entry's last use as it is now (FileNotFoundError: gone), from its mark, the record
+    every use keeps: one stat. The later of it and the use the scan found stands (a mark this
+    user may not touch: another user's, in a shared cache)."""
     if entry.mark_inode:
-        info = os.stat(entry.path + MARK_TAIL)
-        if info.st_ino == entry.mark_inode:
-            return entry._replace(last_used_ns=info.st_mtime_ns)
-    return read_entry(entry.path, entry.interface, entry.key)
+        try:
+            info = os.stat(entry.path + MARK_TAIL)
+        except FileNotFoundError:  # the entry is gone, or has no mark: as its record says
+            info = None
+        if info is not None and info.st_ino == entry.mark_inode:  # else another entry since
+            return max(info.st_mtime_ns, entry.last_used_ns)
+    return read_entry(entry.path, entry.interface, entry.key).last_used_ns
 
 
 def _older_entry(path: str, interface: str, key: str, used: int | None, mark: bytes) -> Entry:

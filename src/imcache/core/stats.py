@@ -54,7 +54,9 @@ def stats(store: Store) -> Stats:
     found = scan(store)
     per: dict[str, dict[str, int]] = {}
     for entry in found.entries:
-        row = per.setdefault(entry.interface, Counter())
+        row = per.get(entry.interface)  # not setdefault(..., Counter()): a Counter per entry
+        if row is None:
+            row = per[entry.interface] = Counter()
         row["entries"] += 1
         row["bytes"] += entry.bytes
     events: Counter[str] = Counter()

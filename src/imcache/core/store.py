@@ -179,20 +179,23 @@ class Store:
         payload = encode_record(record)
         # The mark holds the entry's size and its inputs, so that `ls`, `stats` and `clear`
         # need neither walk it nor parse its record.
+        now = time.time_ns()
         with open(os.path.join(entry, USED_MARK), "wb") as mark:
-            mark.write(mark_text(tree_bytes(entry) + len(payload), record))
+            mark.write(mark_text(tree_bytes(entry) + len(payload), record, now))
             # Anyone who may read the entry may note its use (the root's mode is the gate).
             os.fchmod(mark.fileno(), 0o666 & ~stat.S_IWOTH)
         self.open_to_group(entry)
-        self.touch_used_mark(entry)  # our clock, as session start uses: not the file system's tick
+        # Our clock, as session start uses, not the file system's tick; the moment the mark
+        # says it was published, as its index line will (no use to note: not in place yet).
+        self.touch_used_mark(entry, now, note=False)
         if last_check is not None:
             last_check()
         write_atomic(os.path.join(entry, RECORD), payload, durable=True)
 
-    def touch_used_mark(self, entry: str, when_ns: int | None = None) -> None:
-        """Last use, kept by us in a mark's mtime (never atime, which mounts often do not keep).
-
-        One utime call: a hit rewrites no index, whatever the number of entries."""
+    def touch_used_mark(self, entry: str, when_ns: int | None = None, *, note: bool = True) -> None:
+        """Last use, kept by us in a mark's mtime (never atime, which mounts often do not keep),
+        and noted in the interface's index (one appended line: `ls` and `clear` then read no
+        mark; `index.note_use`)."""
         now = time.time_ns() if when_ns is None else when_ns
         mark = os.path.join(entry, USED_MARK)
         try:
@@ -203,6 +206,10 @@ class Store:
                 os.utime(mark)
         except OSError:
             pass
+        if note:
+            from imcache.core.index import note_use  # imported by a hit: it adds only xxhash
+
+            note_use(entry, now, shared=self.is_shared)
 
     def prepare_entry(self, interface: str, key: str) -> str:
         """An empty entry folder, made in place; earlier incomplete or failed attempts are
@@ -245,7 +252,7 @@ class Store:
 
         placed = place_entry(attempt, entry, replace=replace)
         if placed:  # its line in the folder's index, for scans (a winner's only: ours is gone)
-            note_entry(entry, shared=self.is_shared())
+            note_entry(entry, shared=self.is_shared)
         return placed
 
     def log_event(self, event: str, interface: str, key: str) -> None:
