@@ -184,6 +184,24 @@ def test_a_forked_child_holds_none_of_its_parent_s_locks(tmp_path: Path) -> None
     assert other_process(path, "ex") == "busy", "the parent's hold is intact"
 
 
+def test_open_here_names_the_lock_files_this_process_has_open(tmp_path: Path) -> None:
+    """What a lock census leaves to held_elsewhere: a lock held, held until exit, or being taken."""
+    held, kept, taken = (str(tmp_path / f"{name}.lock") for name in ("held", "kept", "taken"))
+    assert locks.open_here() == []
+    lock = EntryLock(held)
+    assert lock.acquire(exclusive=True)
+    until_exit = EntryLock(kept)
+    assert until_exit.acquire(exclusive=False)
+    until_exit.hold_until_exit()
+    slot, first = locks._reserve(taken, exclusive=True)
+    assert slot is not None and first
+    assert sorted(locks.open_here()) == sorted([held, kept, taken])
+    locks._unreserve(slot)
+    lock.release()
+    locks._drop_held(kept)
+    assert locks.open_here() == []
+
+
 def test_held_elsewhere_asks_without_taking_or_making_a_lock(tmp_path: Path) -> None:
     """A dry run's question: another process's lock (shared or exclusive) counts, this
     process's own hold does not (a real clear lets it go), and no lock file is made."""
