@@ -79,3 +79,40 @@ def test_json_freed_bytes_is_the_sum_of_removed_entries(
     assert report["kept"] == 1
     assert report["dry_run"] is False
     assert present(cache_root) == {made["c"].key}
+
+
+def test_a_long_json_report_is_what_the_encoder_prints(tmp_path: Path) -> None:
+    """`clear --json` of more than 1,000 entries writes its lists itself: byte for byte what
+    json.dumps of the report gives (as `ls --json`)."""
+    import contextlib
+    import io
+    import json
+
+    from imcache.cli.clear_cmd import _render
+    from imcache.cli.options import entry_json
+    from imcache.core.clear import ClearReport
+    from imcache.core.scan import Entry
+
+    folder = tmp_path / 'fsl.\u00e9"x'
+    made = [
+        Entry(folder.name, f"{i:032x}", str(folder / f"{i:032x}"), i * 10**9, 10**18, i, b"{}")
+        for i in range(1500)
+    ]
+    report = ClearReport(removed=made[:1200], kept=made[1200:1300], in_use=made[1300:])
+    report.swept, report.strays = [str(tmp_path / "x")], [str(tmp_path / "\u00e9")]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        _render(report, quiet=False, as_json=True)
+    expected = {
+        "dry_run": False,
+        "removed": [entry_json(e) for e in report.removed],
+        "freed_bytes": report.freed,
+        "kept": 100,
+        "in_use": [entry_json(e) for e in report.in_use],
+        "not_yours": [],
+        "swept": report.swept,
+        "strays": report.strays,
+        "events_log": None,
+        "memo": {"pruned": 0, "freed_bytes": 0},
+    }
+    assert printed.getvalue() == json.dumps(expected) + "\n"

@@ -389,3 +389,37 @@ def test_a_line_as_the_kernel_prints_it_reads_back(
     expected = None if waiting else LockLine(kind, pid, (major, minor), inode)
     assert parse_line(line) == expected
     assert census.parse_locks(f"{line}\n{line}\n") == ([expected] * 2 if expected else [])
+
+
+def test_held_in_lists_the_lock_files_only_when_something_is_held(tmp_path: Path) -> None:
+    """What a dry run asks: nothing held on the file system -> no lock file looked at."""
+    from imcache.core.lock_census import held_in
+
+    paths = lock_files(tmp_path, 40)
+    folders = {str(tmp_path / "a.Tool"), str(tmp_path / "b.Tool")}
+    listings: list[int] = []
+
+    def list_locks() -> dict[str, int]:
+        listings.append(1)
+        return listed(tmp_path)
+
+    root = str(tmp_path)
+    if census.held_among(root, listed(tmp_path)) is None:
+        pytest.skip("no trusted census on this file system")
+    assert held_in(root, folders, list_locks) == set()
+    assert listings == [] or _other_locks_on_this_file_system(tmp_path)
+    with holding(f"exclusive={paths[3]}", f"shared={paths[8]}"):
+        assert held_in(root, folders, list_locks) == {paths[3], paths[8]}
+        assert held_in(root, folders, list_locks) == asked_one_by_one(listed(tmp_path))
+    assert listings, "something was held: the lock files were listed"
+    mounts = census.read_mountinfo() + f"99 1 0:99 / {tmp_path.resolve()} rw - nfs4 srv:/x rw\n"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(census, "read_mountinfo", lambda: mounts)
+        assert held_in(root, folders, list_locks) is None
+
+
+def _other_locks_on_this_file_system(path: Path) -> bool:
+    """Whether another process holds a lock on the file system of `path` (a busy machine)."""
+    device = os.stat(path).st_dev
+    wanted = (os.major(device), os.minor(device))
+    return any(line.device == wanted for line in census.parse_locks(census.read_proc_locks()))

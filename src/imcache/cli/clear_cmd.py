@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 import click
 
 from imcache.cli.common import count, say
-from imcache.cli.options import emit_json, entry_json, human_bytes, json_option, pass_store
+from imcache.cli.options import (
+    emit_json,
+    entries_json,
+    entry_json,
+    human_bytes,
+    json_option,
+    pass_store,
+)
 from imcache.cli.params import AGE_NS, BYTES, MOMENT
 from imcache.core.clear import ClearReport, Policy, clear
 from imcache.core.errors import ImcacheError, NoSessionError, UsageError
@@ -79,21 +88,7 @@ def _previous_bound(store: Store) -> int:
 
 def _render(report: ClearReport, quiet: bool, as_json: bool) -> None:
     if as_json:
-        emit_json(
-            {
-                "dry_run": report.dry_run,
-                "removed": [entry_json(e) for e in report.removed],
-                "freed_bytes": report.freed,
-                "kept": len(report.kept),
-                "in_use": [entry_json(e) for e in report.in_use],
-                "not_yours": [entry_json(e) for e in report.not_yours],
-                "swept": report.swept,
-                "strays": report.strays,
-                "events_log": None if report.events is None else report.events.__dict__,
-                "memo": {"pruned": report.memo_pruned, "freed_bytes": report.memo_freed},
-            },
-            compact=len(report.removed) + len(report.in_use) > 1000,  # as `ls --json`
-        )
+        _render_json(report)
         return
     if quiet:
         return
@@ -137,3 +132,32 @@ def _say_bounded(report: ClearReport) -> None:
             f"{verb} {count(report.memo_pruned, 'digest memo file', 'digest memo files')} "
             f"no entry needs ({human_bytes(report.memo_freed)})"
         )
+
+
+def _render_json(report: ClearReport) -> None:
+    listed = ("removed", "in_use", "not_yours")
+    payload: dict[str, Any] = {
+        "dry_run": report.dry_run,
+        "removed": report.removed,
+        "freed_bytes": report.freed,
+        "kept": len(report.kept),
+        "in_use": report.in_use,
+        "not_yours": report.not_yours,
+        "swept": report.swept,
+        "strays": report.strays,
+        "events_log": None if report.events is None else report.events.__dict__,
+        "memo": {"pruned": report.memo_pruned, "freed_bytes": report.memo_freed},
+    }
+    if len(report.removed) + len(report.in_use) <= 1000:
+        emit_json({k: [entry_json(e) for e in v] if k in listed else v for k, v in payload.items()})
+        return
+    # Compact, as `ls --json`: what emit_json(..., compact=True) prints (a test holds them
+    # together), the long lists of entries written a row at a time.
+    click.echo(
+        "{"
+        + ", ".join(
+            f"{json.dumps(name)}: " + (entries_json(value) if name in listed else json.dumps(value))
+            for name, value in payload.items()
+        )
+        + "}"
+    )

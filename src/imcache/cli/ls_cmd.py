@@ -11,12 +11,14 @@ from imcache.cli.common import on_terminal
 from imcache.cli.options import (
     console,
     emit_json,
+    entries_json,
     entry_json,
     human_bytes,
     json_option,
     pass_store,
 )
-from imcache.core.scan import Entry, format_time, inputs_json_all, inputs_of_all, scan
+from imcache.core.moments import format_time
+from imcache.core.scan import Entry, inputs_json_all, inputs_of_all, scan
 from imcache.core.store import Store
 
 
@@ -58,23 +60,8 @@ def ls(store: Store, pattern: str | None, as_json: bool) -> None:
 
 def _json_rows(entries: list[Entry]) -> str:
     """What `emit_json([entry_json(e) | {"inputs": ...} ...], compact=True)` prints (a test
-    holds them together), a row at a time: the inputs are spliced in as their marks hold them,
-    and the encoder's work is one string per row instead of a walk over 100,000 dicts."""
-    from json.encoder import encode_basestring_ascii as quoted  # what json.dumps uses
-
-    rows = []
-    heads: dict[str, str] = {}  # an interface's text, quoted once: entries share five of them
-    for entry, inputs in zip(entries, inputs_json_all(entries), strict=True):
-        interface, key, path = entry.interface, entry.key, entry.path
-        head = heads.get(interface)
-        if head is None:
-            head = heads[interface] = f'{{"interface": {quoted(interface)}, "key": '
-        rows.append(
-            f'{head}{quoted(key)}, "path": {quoted(path)}, "bytes": {entry.bytes}, '
-            f'"created": "{format_time(entry.created_ns)}", '
-            f'"last_used": "{format_time(entry.last_used_ns)}", "inputs": {inputs}}}'
-        )
-    return "[" + ", ".join(rows) + "]"
+    holds them together): the inputs spliced in as their marks hold them."""
+    return entries_json(entries, inputs_json_all(entries))
 
 
 def _table(entries: list[Entry]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from enum import Enum
 from operator import attrgetter
 
@@ -18,6 +18,7 @@ from imcache.core.errors import ImcacheError
 from imcache.core.files import Deleter, remove_tree_quietly
 from imcache.core.index import entry_line, index_path, rewrite_index, use_line
 from imcache.core.layout import (
+    LOCK_SUFFIX,
     MEMO_FOLDER,
     RECORD,
     deleting_name,
@@ -30,8 +31,9 @@ from imcache.core.layout import (
     private_owner,
 )
 from imcache.core.lock import EntryLock, held_elsewhere
+from imcache.core.lock_census import held_in
 from imcache.core.memo_upkeep import prune_memo
-from imcache.core.scan import Entry, Scan, named_digests, scan, used_now
+from imcache.core.scan import Entry, Scan, lock_inodes, named_digests, scan, used_now
 from imcache.core.stats import Compaction, compact_events
 from imcache.core.store import Store
 
@@ -89,12 +91,14 @@ class ClearReport:
 
     def note(self, entry: Entry, outcome: Removal) -> None:
         """File the entry under what became of it (gone meanwhile counts as kept, as before)."""
-        lists = {
-            Removal.REMOVED: self.removed,
-            Removal.IN_USE: self.in_use,
-            Removal.NOT_YOURS: self.not_yours,
-        }
-        lists.get(outcome, self.kept).append(entry)
+        if outcome is Removal.REMOVED:
+            self.removed.append(entry)
+        elif outcome is Removal.IN_USE:
+            self.in_use.append(entry)
+        elif outcome is Removal.NOT_YOURS:
+            self.not_yours.append(entry)
+        else:
+            self.kept.append(entry)
 
 
 def clear(store: Store, policy: Policy, dry_run: bool, now_ns: int | None = None) -> ClearReport:
@@ -111,13 +115,14 @@ def _clear(
     report = ClearReport(strays=found.strays, dry_run=dry_run)
     now = time.time_ns() if now_ns is None else now_ns
     total = sum(entry.bytes for entry in found.entries)
+    held = _HeldLocks(store, found.indexes) if dry_run else None
     for entry in sorted(found.entries, key=attrgetter("last_used_ns")):  # C, not a lambda
         over = policy.max_bytes is not None and total > policy.max_bytes
         if not (policy.selects(entry) or over):
             report.kept.append(entry)
             continue
-        if dry_run:
-            outcome = _would_remove(store, entry, policy, over)
+        if held is not None:
+            outcome = _would_remove(held, entry, policy, over)
         else:
             outcome = _remove(store, entry, policy, over, deleter)
         report.note(entry, outcome)
@@ -181,7 +186,27 @@ def _drop_orphan_lock(path: str) -> None:
         lock.release(unlink=not os.path.isdir(key_dir))
 
 
-def _would_remove(store: Store, entry: Entry, policy: Policy, over: bool) -> Removal:
+class _HeldLocks:
+    """Which entries another process holds, as a dry run asks: /proc/locks read once for all of
+    them (`lock_census`) where that is trusted, else each lock asked (`held_elsewhere`)."""
+
+    def __init__(self, store: Store, interfaces: Collection[str]) -> None:
+        self.store, self.interfaces = store, interfaces
+        self.asked = False  # the census is taken when the first entry is asked of
+        self.held: set[str] | None = None
+
+    def __call__(self, entry: Entry) -> bool:
+        path = entry.path + LOCK_SUFFIX  # `Store.lock_path`, as a scan spells the entry's path
+        if not self.asked:
+            self.asked = True
+            folders = {os.path.join(self.store.root, name) for name in self.interfaces}
+            self.held = held_in(
+                self.store.root, folders, lambda: lock_inodes(self.store, self.interfaces)
+            )
+        return held_elsewhere(path) if self.held is None else path in self.held
+
+
+def _would_remove(held: _HeldLocks, entry: Entry, policy: Policy, over: bool) -> Removal:
     """A dry run tells the truth: about last uses, read from the marks as the real clear reads
     them under the lock, and about entries in use: it asks their lock (and takes none)."""
     try:
@@ -189,8 +214,7 @@ def _would_remove(store: Store, entry: Entry, policy: Policy, over: bool) -> Rem
             return Removal.KEPT
     except FileNotFoundError:
         return Removal.GONE
-    held = held_elsewhere(store.lock_path(entry.interface, entry.key))
-    return Removal.IN_USE if held else Removal.REMOVED
+    return Removal.IN_USE if held(entry) else Removal.REMOVED
 
 
 def _remove(store: Store, entry: Entry, policy: Policy, over: bool, deleter: Deleter) -> Removal:

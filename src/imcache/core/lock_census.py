@@ -36,6 +36,10 @@ import sys
 from imcache.core.datatype import datatype
 from imcache.core.lock import held_elsewhere, locks_off, open_here
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 PROC_LOCKS = "/proc/locks"
 MOUNTINFO = "/proc/self/mountinfo"
 # File systems whose locks are this machine's alone, so that /proc/locks lists every holder.
@@ -167,13 +171,42 @@ def held_among(root: str, locks: dict[str, int]) -> set[str] | None:
     return held
 
 
+def held_in(
+    root: str, folders: set[str], list_locks: Callable[[], dict[str, int]]
+) -> set[str] | None:
+    """`held_among` for the lock files in `folders`, listed (`list_locks`: path -> d_ino, as
+    for held_among) only if another process holds a lock on their file system at all: most
+    often none does, and then no lock file is looked at."""
+    if locks_off():
+        return set()
+    if sys.platform != "linux":
+        return None
+    try:
+        listed = _trusted_in(root, folders) if folders else set()
+    except (OSError, ValueError):
+        return None
+    if listed is None:
+        return None
+    locks = list_locks() if listed else {}
+    held = {path for path, inode in locks.items() if inode in listed}
+    mine = (path for path in open_here() if os.path.dirname(path) in folders and path not in held)
+    held.update(path for path in mine if held_elsewhere(path))
+    return held
+
+
 def _trusted_census(root: str, locks: dict[str, int]) -> set[int] | None:
     """The inodes on which other processes hold a POSIX or OFD lock, in the lock files' one file
-    system; None unless that is safe to say. A line of this process's is no conflict for F_GETLK
-    (POSIX locks are the process's); the locks imcache takes have a slot (`open_here`)."""
+    system; None unless that is safe to say."""
     folders = {path.rpartition(os.sep)[0] for path in locks}  # 5 times faster than dirname
     if "" in folders:  # a lock file in "/" or in the working folder: rare, so spelt out
         folders = {os.path.dirname(path) or os.curdir for path in locks}
+    return _trusted_in(root, folders)
+
+
+def _trusted_in(root: str, folders: set[str]) -> set[int] | None:
+    """As `_trusted_census`, for the folders of the lock files. A line of this process's is no
+    conflict for F_GETLK (POSIX locks are the process's); the locks imcache takes have a slot
+    (`open_here`)."""
     mountinfo = read_mountinfo()
     for folder in {root, *folders}:
         if file_system_of(os.path.realpath(folder), mountinfo) not in LOCAL_FILE_SYSTEMS:

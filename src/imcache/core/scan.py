@@ -10,13 +10,11 @@ from __future__ import annotations
 import builtins
 import contextlib
 import json
-import math
 import os
 import stat
-import time
 from itertools import chain
 from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from imcache.core.datatype import datatype, field
 from imcache.core.entry import MARK_READ, mark_fields, record_inputs, tree_bytes
@@ -34,7 +32,11 @@ from imcache.core.layout import (
     is_temporary,
     key_of_lock,
 )
+from imcache.core.moments import format_time as format_time  # where listings found it
 from imcache.core.store import Store
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 class Entry(NamedTuple):
@@ -217,6 +219,19 @@ def read_entry(path: str, interface: str, key: str) -> Entry:
     return Entry(interface, key, path, info.st_mtime_ns, created, size, summary, info.st_ino)
 
 
+def lock_inodes(store: Store, interfaces: Iterable[str]) -> dict[str, int]:
+    """The interfaces' lock files (regular files: a link's inode is not its target's) and their
+    inodes as the listing gives them, without a stat: what `lock_census` matches."""
+    found = {}
+    for interface in interfaces:
+        prefix = os.path.join(store.root, interface) + os.sep
+        with contextlib.suppress(OSError), os.scandir(prefix) as listing:
+            for child in listing:
+                if child.name.endswith(LOCK_SUFFIX) and child.is_file(follow_symlinks=False):
+                    found[prefix + child.name] = child.inode()
+    return found
+
+
 def used_now(entry: Entry) -> int:
     """The entry's last use as it is now (FileNotFoundError: gone), from its mark, the record
     every use keeps: one stat. The later of it and the use the scan found stands (a mark this
@@ -334,70 +349,3 @@ def read_record(entry: Entry) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
-
-
-def format_time(ns: int) -> str:
-    """A moment as local ISO time to the second, as listings and sessions show it.
-
-    What `datetime.fromtimestamp(ns / 1e9).astimezone().isoformat(timespec="seconds")` gives
-    (a test holds them together), at a tenth of its cost: `ls` formats two per entry, and
-    entries share their hours, whose zone offset and date are worked out once each."""
-    whole, fraction = divmod(ns, 10**9)
-    if fraction >= 999_999_000:  # fromtimestamp rounds its float to microseconds: as it does
-        seconds = ns / 1e9
-        whole = math.floor(seconds)
-        if round((seconds - whole) * 1e6) >= 1_000_000:
-            whole += 1
-    if time.tzname is not _TZNAME[0]:  # time.tzset() read another zone: forget the old one
-        _ZONES.clear()
-        _TZNAME[0] = time.tzname
-    hour = whole // 3600
-    zone = _ZONES[hour] if hour in _ZONES else _zone_of(hour)
-    if zone is None:  # the offset changes within this hour: this second's own
-        return _format_local(time.localtime(whole))
-    offset, zone_text = zone
-    local = whole + offset
-    day_hour = _HOURS.get(local // 3600) or _hour_text(local // 3600)
-    return day_hour + (_MINUTES or _minutes())[local % 3600] + zone_text
-
-
-_ZONES: dict[int, tuple[int, str] | None] = {}  # UTC hour -> the zone's offset and its text
-_TZNAME = [time.tzname]  # the zone _ZONES is about
-_HOURS: dict[int, str] = {}  # local hour -> "YYYY-MM-DDTHH:"
-_MINUTES: list[str] = []  # second of the hour -> "MM:SS"
-
-
-def _zone_of(hour: int) -> tuple[int, str] | None:
-    """The local offset throughout this UTC hour, or None if it changes within it."""
-    first, last = time.localtime(hour * 3600), time.localtime(hour * 3600 + 3599)
-    offset = first.tm_gmtoff or 0
-    zone = None if offset != (last.tm_gmtoff or 0) else (offset, _zone_text(offset))
-    _ZONES[hour] = zone
-    return zone
-
-
-def _hour_text(local_hour: int) -> str:
-    moment = time.gmtime(local_hour * 3600)
-    text = _HOURS[local_hour] = (
-        f"{moment.tm_year:04d}-{moment.tm_mon:02d}-{moment.tm_mday:02d}T{moment.tm_hour:02d}:"
-    )
-    return text
-
-
-def _minutes() -> list[str]:
-    _MINUTES.extend(f"{second // 60:02d}:{second % 60:02d}" for second in range(3600))
-    return _MINUTES
-
-
-def _zone_text(offset: int) -> str:
-    sign, offset = ("-", -offset) if offset < 0 else ("+", offset)
-    zone = f"{sign}{offset // 3600:02d}:{offset // 60 % 60:02d}"
-    return zone + f":{offset % 60:02d}" if offset % 60 else zone
-
-
-def _format_local(local: time.struct_time) -> str:
-    return (
-        f"{local.tm_year:04d}-{local.tm_mon:02d}-{local.tm_mday:02d}T"
-        f"{local.tm_hour:02d}:{local.tm_min:02d}:{local.tm_sec:02d}"
-        f"{_zone_text(local.tm_gmtoff or 0)}"
-    )

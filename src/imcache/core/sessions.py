@@ -15,7 +15,7 @@ from imcache.core.datatype import datatype
 from imcache.core.errors import NoSessionError
 from imcache.core.files import write_atomic
 from imcache.core.layout import SESSION, SESSIONS_LOG
-from imcache.core.scan import format_time
+from imcache.core.moments import format_time
 from imcache.core.store import Store, cache_errors
 
 

@@ -22,7 +22,8 @@ from imcache.core.datatype import datatype
 from imcache.core.files import write_atomic
 from imcache.core.layout import EVENTS, EVENTS_ASIDE, EVENTS_FOLDED, MEMO_FOLDER
 from imcache.core.memo_upkeep import memo_size
-from imcache.core.scan import format_time, scan
+from imcache.core.moments import format_time
+from imcache.core.scan import scan
 from imcache.core.store import Store
 
 
