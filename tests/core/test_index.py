@@ -28,8 +28,13 @@ def _index(made: Made) -> Path:
     return Path(index_path(str(made.path.parent.parent), MRCAT))
 
 
+def _where(made: Made) -> tuple[str, str]:
+    """The root and interface whose index `made`'s line is in."""
+    return str(made.path.parent.parent), MRCAT
+
+
 def _lines(made: Made) -> tuple[dict[str, tuple[int, int, bytes, int]], int]:
-    read = read_index(str(_index(made)))
+    read = read_index(*_where(made))
     return read.lines, read.total
 
 
@@ -61,7 +66,7 @@ def test_each_hit_notes_its_use_as_the_mark_keeps_it(make_entry: EntryMaker) -> 
     before = _lines(made)[1]
     ok(*made.args)  # a hit: one use line, the moment the mark says
     assert _lines(made)[1] == before + 1
-    assert read_index(str(_index(made))).uses[made.key] == _from_mark(made).last_used_ns
+    assert read_index(*_where(made)).uses[made.key] == _from_mark(made).last_used_ns
     assert _scanned(made) == _from_mark(made)
     use_days_ago(made, 40)  # a use moved back, as tests and `Store.touch_used_mark` may
     assert _scanned(made).last_used_ns == _from_mark(made).last_used_ns
@@ -212,16 +217,16 @@ def test_a_rewrite_carries_on_what_was_published_since_the_scan(
     from imcache.core.index import rewrite_index
 
     made = make_entry("merged.nii")
-    seen = read_index(str(_index(made)))
+    seen = read_index(*_where(made))
     later = make_entry("later.nii")  # published after the scan read the index
-    assert rewrite_index(str(_index(made)), [], seen, shared=False)
+    assert rewrite_index(*_where(made), [], seen, shared=False)
     assert set(_lines(made)[0]) == {later.key}
     # An index replaced since the scan (another clear rewrote it) is left as it is.
-    seen = read_index(str(_index(made)))
+    seen = read_index(*_where(made))
     moved = _index(made).with_name("moved")
     _index(made).rename(moved)
     moved.rename(_index(made).with_name("x"))
     shutil.copy(_index(made).with_name("x"), _index(made))  # another file, same lines
     before = _index(made).read_bytes()
-    assert not rewrite_index(str(_index(made)), [], seen, shared=False)
+    assert not rewrite_index(*_where(made), [], seen, shared=False)
     assert _index(made).read_bytes() == before

@@ -7,16 +7,18 @@ as moments and byte counts: reading them from what a person typed is the face's 
 
 from __future__ import annotations
 
+import heapq
 import os
+import stat
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from enum import Enum
 from operator import attrgetter
 
 from imcache.core.datatype import datatype, field
 from imcache.core.errors import ImcacheError
 from imcache.core.files import Deleter, remove_tree_quietly
-from imcache.core.index import entry_line, index_path, rewrite_index, use_line
+from imcache.core.index import entry_line, note_gone, rewrite_index, use_line
 from imcache.core.layout import (
     LOCK_SUFFIX,
     MEMO_FOLDER,
@@ -115,12 +117,15 @@ def _clear(
     report = ClearReport(strays=found.strays, dry_run=dry_run)
     now = time.time_ns() if now_ns is None else now_ns
     total = sum(entry.bytes for entry in found.entries)
-    held = _HeldLocks(store, found.indexes) if dry_run else None
-    for entry in sorted(found.entries, key=attrgetter("last_used_ns")):  # C, not a lambda
+    held = _HeldLocks(store, found.indexes, found.linked_locks) if dry_run else None
+    queue = _LeastRecentFirst(found.entries)
+    for entry in queue:
         over = policy.max_bytes is not None and total > policy.max_bytes
         if not (policy.selects(entry) or over):
             report.kept.append(entry)
             continue
+        if over and not policy.selects(entry) and queue.used_since(entry):
+            continue  # chosen for its rank, which its mark says is later: it goes back in line
         if held is not None:
             outcome = _would_remove(held, entry, policy, over)
         else:
@@ -135,12 +140,23 @@ def _clear(
     if not dry_run:
         for path in found.orphan_locks:
             _drop_orphan_lock(path)
-        _tidy_indexes(store, found, report.kept + report.in_use + report.not_yours)
+        rewritten = _tidy_indexes(store, found, report.kept + report.in_use + report.not_yours)
+        _note_removed(store, [e for e in report.removed if e.interface not in rewritten])
     _bound_logs(store, report, now)
     return report
 
 
-def _tidy_indexes(store: Store, found: Scan, left: list[Entry]) -> None:
+def _note_removed(store: Store, removed: list[Entry]) -> None:
+    """Each interface's index told which of its entries went (see `index.gone_line`)."""
+    by_interface: dict[str, list[str]] = {}
+    for entry in removed:
+        by_interface.setdefault(entry.interface, []).append(entry.key)
+    shared = store.is_shared() if by_interface else False
+    for interface, keys in by_interface.items():
+        note_gone(store.root, interface, keys, shared=shared)
+
+
+def _tidy_indexes(store: Store, found: Scan, left: list[Entry]) -> set[str]:
     """Rewrite an interface's index when most of its lines are of entries gone (it stays
     bounded), or when the scan read marks that a line would have served (entries made before
     the index, or whose line was lost): the lines of the entries left, nothing else."""
@@ -149,6 +165,7 @@ def _tidy_indexes(store: Store, found: Scan, left: list[Entry]) -> None:
         if entry.mark_inode and entry.summary is not None:
             by_interface.setdefault(entry.interface, []).append(entry)
     shared = store.is_shared()
+    rewritten: set[str] = set()  # their removed entries' lines are gone with the rest
     for interface, index in found.indexes.items():
         entries = by_interface.get(interface, [])
         lines = index.total
@@ -156,9 +173,9 @@ def _tidy_indexes(store: Store, found: Scan, left: list[Entry]) -> None:
         if not (stale or found.unindexed.get(interface)):
             continue
         entries.sort(key=attrgetter("key"))
-        rewrite_index(
-            index_path(store.root, interface), map(_lines_of, entries), index, shared=shared
-        )
+        if rewrite_index(store.root, interface, map(_lines_of, entries), index, shared=shared):
+            rewritten.add(interface)
+    return rewritten
 
 
 def _lines_of(entry: Entry) -> bytes:
@@ -186,12 +203,40 @@ def _drop_orphan_lock(path: str) -> None:
         lock.release(unlink=not os.path.isdir(key_dir))
 
 
+class _LeastRecentFirst:
+    """The entries by last use, least recent first, as the index says it, and so as the marks
+    say it too where an entry chosen for its rank alone (--max-size) is looked at: the index's
+    last use is never later than the mark's (`used_now`), so an entry whose mark says later
+    goes back in line there, and the one that comes out is the least recent by its mark."""
+
+    def __init__(self, entries: list[Entry]) -> None:
+        self.queue = [(entry.last_used_ns, number, entry) for number, entry in enumerate(entries)]
+        heapq.heapify(self.queue)  # in C; ties in the scan's order, as a stable sort has them
+        self.pushed = len(entries)
+
+    def __iter__(self) -> Iterator[Entry]:
+        while self.queue:
+            yield heapq.heappop(self.queue)[2]
+
+    def used_since(self, entry: Entry) -> bool:
+        """Whether the entry's mark says a later use than the index did (then it is put back)."""
+        try:
+            used = used_now(entry)
+        except FileNotFoundError:
+            return False  # gone: its removal says so
+        if used <= entry.last_used_ns:
+            return False
+        self.pushed += 1  # after every entry of its moment: no two ever compare their entries
+        heapq.heappush(self.queue, (used, self.pushed, entry._replace(last_used_ns=used)))
+        return True
+
+
 class _HeldLocks:
     """Which entries another process holds, as a dry run asks: /proc/locks read once for all of
     them (`lock_census`) where that is trusted, else each lock asked (`held_elsewhere`)."""
 
-    def __init__(self, store: Store, interfaces: Collection[str]) -> None:
-        self.store, self.interfaces = store, interfaces
+    def __init__(self, store: Store, interfaces: Collection[str], links: set[str]) -> None:
+        self.store, self.interfaces, self.links = store, interfaces, links
         self.asked = False  # the census is taken when the first entry is asked of
         self.held: set[str] | None = None
 
@@ -203,7 +248,9 @@ class _HeldLocks:
             self.held = held_in(
                 self.store.root, folders, lambda: lock_inodes(self.store, self.interfaces)
             )
-        return held_elsewhere(path) if self.held is None else path in self.held
+        if self.held is None or path in self.links:  # untrusted, or a link to ask of its target
+            return held_elsewhere(path)
+        return path in self.held
 
 
 def _would_remove(held: _HeldLocks, entry: Entry, policy: Policy, over: bool) -> Removal:
@@ -234,7 +281,7 @@ def remove_entry(
         return Removal.IN_USE
     renamed = False
     try:
-        if not os.path.isdir(entry.path):
+        if not _is_folder(entry.path):  # gone, or a link or a file: never an entry
             return Removal.GONE
         if not still_wanted():
             return Removal.KEPT
@@ -288,3 +335,11 @@ def _sweep(path: str) -> bool:
         return not os.path.exists(path)
     finally:
         lock.release(unlink=not os.path.isdir(os.path.join(os.path.dirname(path), key)))
+
+
+def _is_folder(path: str) -> bool:
+    """A folder itself, not a link to one (whose target's files a removal would delete)."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False

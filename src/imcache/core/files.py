@@ -37,22 +37,35 @@ class suppress:
 
 
 def place_atomic(
-    path: str, make: Callable[[str], T], *, durable: bool = False, temporary: str | None = None
+    path: str,
+    make: Callable[[str], T],
+    *,
+    durable: bool = False,
+    temporary: str | None = None,
+    dir_fd: int | None = None,
 ) -> T:
     """`make(temporary)` writes the file; then it replaces `path` in one step.
 
     On any failure the temporary is removed and `path` is left as it was. `durable` fsyncs the
-    folder too, so that the rename survives a power cut (`make` fsyncs the file itself)."""
+    folder too, so that the rename survives a power cut (`make` fsyncs the file itself). With
+    `dir_fd`, `path` and the temporary are names in that open folder (`make` opens it with
+    `dir_fd` too): a folder others may write to cannot be swapped for a link meanwhile."""
     temporary = temporary or temporary_name(path)
+    within = {} if dir_fd is None else {"dir_fd": dir_fd}
     with suppress(FileNotFoundError):
-        os.unlink(temporary)  # a leftover of a killed process with our pid
+        os.unlink(temporary, **within)  # a leftover of a killed process with our pid
     try:
         made = make(temporary)
-        os.replace(temporary, path)
+        if dir_fd is None:
+            os.replace(temporary, path)
+        else:
+            os.replace(temporary, path, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     finally:
         with suppress(FileNotFoundError):
-            os.unlink(temporary)
-    if durable:
+            os.unlink(temporary, **within)
+    if durable and dir_fd is not None:
+        os.fsync(dir_fd)
+    elif durable:
         fsync_folder(os.path.dirname(path))
     return made
 
@@ -148,6 +161,10 @@ def remove_trees(paths: list[str]) -> None:
 
     An entry is mostly files: unlink each name, and walk only what turns out to be a folder."""
     for path in paths:
+        if os.path.islink(path):  # never followed: its target is not ours to empty
+            with suppress(OSError):
+                os.unlink(path)
+            continue
         try:
             for name in os.listdir(path):
                 child = os.path.join(path, name)

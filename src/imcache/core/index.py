@@ -15,7 +15,10 @@ entries left need, carrying on what runs appended meanwhile.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+import time
 
 import xxhash  # a hit's: its checksums are these
 
@@ -57,10 +60,16 @@ def use_line(key: str, used_ns: int) -> bytes:
     return _checked(b"%s %d" % (key.encode(), used_ns))
 
 
+def gone_line(key: str) -> bytes:
+    """The entry at `key` was removed: its lines before this one describe nothing (an entry
+    made there again without a line, by an imcache older than the index, is read from its mark)."""
+    return _checked(key.encode())
+
+
 class Read:
     """An index as a scan read it: its entries' lines that check and their last uses, how many
     lines it had in all (what a rewrite would drop), and which file it was up to where (what a
-    rewrite carries on)."""
+    rewrite carries on: the end of its last whole line)."""
 
     __slots__ = ("inode", "lines", "size", "total", "uses")
 
@@ -68,16 +77,21 @@ class Read:
         self.lines, self.uses, self.total, self.inode, self.size = lines, uses, total, inode, size
 
 
-def read_index(path: str) -> Read:
+NOTHING = Read({}, {}, 0, 0, 0)
+MOMENT_LIMIT = 1 << 63  # a moment or a size past this is no line of ours (a forged one)
+
+
+def read_index(root: str, interface: str) -> Read:
     try:
-        with open(path, "rb") as file:
-            inode, data = os.fstat(file.fileno()).st_ino, file.read()
-    except OSError:  # none yet, or not ours to read: every entry is read from its mark
-        return Read({}, {}, 0, 0, 0)
+        fd = _open_index(root, interface, os.O_RDONLY)
+    except OSError:  # none yet, not a regular file, or not ours to read: marks are read instead
+        return NOTHING
+    with open(fd, "rb") as file:
+        inode, data = os.fstat(fd).st_ino, file.read()
     raw = data.split(b"\n")
-    raw.pop()  # after the last newline is no line (none, or one torn)
+    raw.pop()  # after the last newline is no line (none, or one being appended)
     lines, uses = _parse(raw)
-    return Read(lines, uses, len(raw), inode, len(data))
+    return Read(lines, uses, len(raw), inode, data.rfind(b"\n") + 1)
 
 
 def _parse(raw: list[bytes]) -> tuple[Lines, dict[str, int]]:
@@ -95,13 +109,19 @@ def _parse(raw: list[bytes]) -> tuple[Lines, dict[str, int]]:
             if len(key) != 32 or key.translate(None, HEX):  # only a key has a line
                 continue
             name = key.decode()
-            if len(fields) == 2:
-                if name in lines:  # else a use of an entry read from its mark
-                    uses[name] = int(fields[1])
-                continue
-            _, mark, created, size, summary = fields
-            lines[name] = (int(created), int(size), summary, int(mark))
-            uses.pop(name, None)  # earlier uses were of an earlier entry at this key
+            if len(fields) == 1:  # removed
+                lines.pop(name, None)
+                uses.pop(name, None)
+            elif len(fields) == 2:
+                used = int(fields[1])
+                if name in lines and 0 <= used < MOMENT_LIMIT:  # else a use of an entry read
+                    uses[name] = used  # from its mark
+            else:
+                _, mark, created, size, summary = fields
+                numbers = int(created), int(size), int(mark)
+                if all(0 <= number < MOMENT_LIMIT for number in numbers):
+                    lines[name] = (numbers[0], numbers[1], summary, numbers[2])
+                    uses.pop(name, None)  # earlier uses were of an earlier entry at this key
         except ValueError:  # torn, or not ours
             continue
     return lines, uses
@@ -110,7 +130,7 @@ def _parse(raw: list[bytes]) -> tuple[Lines, dict[str, int]]:
 def note_entry(entry: str, *, shared: Callable[[], bool]) -> None:
     """Append the line of an entry just placed (best effort: without it, scans read its mark)."""
     try:
-        fd = os.open(os.path.join(entry, USED_MARK), os.O_RDONLY)
+        fd = os.open(os.path.join(entry, USED_MARK), os.O_RDONLY | os.O_NOFOLLOW)
         try:
             mark, text = os.fstat(fd).st_ino, os.read(fd, MARK_READ)
         finally:
@@ -122,30 +142,66 @@ def note_entry(entry: str, *, shared: Callable[[], bool]) -> None:
         return
     folder, key = os.path.split(entry)
     root, interface = os.path.split(folder)
-    _append(index_path(root, interface), entry_line(key, mark, created, size, summary), shared)
+    _append(root, interface, entry_line(key, mark, created, size, summary), shared)
 
 
 def note_use(entry: str, used_ns: int, *, shared: Callable[[], bool]) -> None:
-    """Append a use of the entry (a hit's: one open, write and close; best effort)."""
+    """Append a use of the entry (a hit's: a few system calls; best effort)."""
     folder, key = os.path.split(entry)
     root, interface = os.path.split(folder)
-    _append(index_path(root, interface), use_line(key, used_ns), shared)
+    _append(root, interface, use_line(key, used_ns), shared)
 
 
-def _append(path: str, line: bytes, shared: Callable[[], bool]) -> None:
-    """`shared()` is asked only where it matters (a hit's appends need no stat of the root)."""
+def note_gone(root: str, interface: str, keys: Iterable[str], *, shared: bool) -> None:
+    """Append that the entries at `keys` were removed (one write for all of them)."""
+    lines = b"".join(map(gone_line, keys))
+    if lines:
+        _append(root, interface, lines, lambda: shared)
+
+
+def _append(root: str, interface: str, line: bytes, shared: Callable[[], bool]) -> None:
+    """`shared()` is asked only to make the index folder: whether the group appends too is the
+    folder's mode (a hit looks at the root no more than before)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
     with suppress(OSError):
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, SHARED_LOCK_MODE)
+            folder = _folder_fd(root)
         except FileNotFoundError:  # the first entry of the cache: its index folder first
-            _make_folder(os.path.dirname(path), shared())
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, SHARED_LOCK_MODE)
+            _make_folder(os.path.join(root, INDEX_FOLDER), shared())
+            folder = _folder_fd(root)
         try:
-            os.write(fd, line)
-            if os.fstat(fd).st_mode & 0o060 != 0o060 and shared():
-                os.fchmod(fd, SHARED_LOCK_MODE)  # every member of the group appends here
+            fd = _open_index(root, interface, flags, folder)
+            try:
+                os.write(fd, line)
+                if os.fstat(fd).st_mode & 0o060 != 0o060 and os.fstat(folder).st_mode & 0o020:
+                    os.fchmod(fd, SHARED_LOCK_MODE)  # every member of the group appends here
+            finally:
+                os.close(fd)
         finally:
-            os.close(fd)
+            os.close(folder)
+
+
+def _folder_fd(root: str) -> int:
+    """The index folder, open: itself, not a link (in a shared cache a member could point one
+    at anyone's files, which every hit of every member would then write to)."""
+    return os.open(os.path.join(root, INDEX_FOLDER), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+
+
+def _open_index(root: str, interface: str, flags: int, folder: int | None = None) -> int:
+    """The interface's index, open, if it is a regular file of the index folder (neither a
+    link nor a fifo, which would block a hit): OSError if not."""
+    own = folder is None
+    folder = _folder_fd(root) if folder is None else folder
+    try:
+        flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(interface + INDEX_SUFFIX, flags, SHARED_LOCK_MODE, dir_fd=folder)
+    finally:
+        if own:
+            os.close(folder)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", interface + INDEX_SUFFIX)
+    return fd
 
 
 def _make_folder(folder: str, shared: bool) -> None:
@@ -155,46 +211,91 @@ def _make_folder(folder: str, shared: bool) -> None:
             os.chmod(folder, SHARED_ROOT_MODE)
 
 
-def rewrite_index(path: str, lines: Iterable[bytes], read: Read, *, shared: bool) -> bool:
+LATE_APPENDS_SECONDS = 0.01  # how long a hit that opened the old index may take to write to it
+
+
+def rewrite_index(
+    root: str, interface: str, lines: Iterable[bytes], read: Read, *, shared: bool
+) -> bool:
     """Replace an interface's index, as `read`, by `lines` (those of the entries left),
-    atomically, carrying on the lines appended since it was read: those are of entries
-    published or used meanwhile, newer than any line kept. An index replaced since is left as
-    it is (another clear rewrote it)."""
+    atomically, carrying on the lines appended since it was read (of entries published or used
+    meanwhile, newer than any line kept), and those appended to the old file just after the
+    rename. An index replaced since `read` is left as it is (another clear rewrote it)."""
     payload = b"".join(lines)
-
-    def write(temporary: str) -> None:
-        with open(temporary, "wb") as file:
-            file.write(payload)
-            file.write(_appended(path, read))  # last: the rename follows at once
-
     try:
-        if not payload and not _appended(path, read):  # nothing left: no index
-            with suppress(FileNotFoundError):
-                os.unlink(path)
-            return True
-        _make_folder(os.path.dirname(path), shared)
-        place_atomic(path, write)
-        if shared:
-            os.chmod(path, SHARED_LOCK_MODE)
-    except (OSError, _Replaced):  # another user's index in a sticky folder, a read-only cache
+        folder = _folder_fd(root)
+    except FileNotFoundError:
+        folder = None
+    except OSError:
         return False
-    return True
-
-
-class _Replaced(Exception):
-    """The index is no longer the file a scan read."""
-
-
-def _appended(path: str, read: Read) -> bytes:
-    """The whole lines appended to the index since `read`."""
+    if folder is None:  # no index folder: nothing was ever appended
+        return _write_new(root, interface, payload, shared) if payload else True
     try:
-        with open(path, "rb") as file:
-            if read.inode and os.fstat(file.fileno()).st_ino != read.inode:
-                raise _Replaced
-            file.seek(read.size)
-            tail = file.read()
+        return _rewrite_in(folder, interface, payload, read, shared)
+    except OSError:  # another user's index in a sticky folder, a read-only cache
+        return False
+    finally:
+        os.close(folder)
+
+
+def _rewrite_in(folder: int, interface: str, payload: bytes, read: Read, shared: bool) -> bool:
+    name = interface + INDEX_SUFFIX
+    try:
+        old = _open_index("", interface, os.O_RDONLY, folder)
     except FileNotFoundError:
         if read.inode:
-            raise _Replaced from None
+            return False  # removed since: another clear's doing
+        old = None
+    try:
+        if old is not None and read.inode and os.fstat(old).st_ino != read.inode:
+            return False  # replaced since
+        carried = [read.size if old is not None and read.inode else 0]
+        if not payload and not _tail(old, carried, peek=True):  # nothing left: no index
+            with suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=folder)
+            return True
+
+        def write(temporary: str) -> None:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            with open(os.open(temporary, flags, 0o644, dir_fd=folder), "wb") as file:
+                file.write(payload)
+                file.write(_tail(old, carried))  # last: the rename follows at once
+                if shared:
+                    os.fchmod(file.fileno(), SHARED_LOCK_MODE)
+
+        place_atomic(name, write, dir_fd=folder)
+        time.sleep(LATE_APPENDS_SECONDS)
+        late = _tail(old, carried)  # appended to the old file by hits that opened it before
+        if late:
+            _append_in(folder, interface, late)
+        return True
+    finally:
+        if old is not None:
+            os.close(old)
+
+
+def _tail(old: int | None, carried: list[int], peek: bool = False) -> bytes:
+    """The whole lines of the old index past `carried[0]` (then moved past them)."""
+    if old is None:
         return b""
-    return tail[: tail.rfind(b"\n") + 1]
+    data = os.pread(old, 1 << 30, carried[0])
+    whole = data[: data.rfind(b"\n") + 1]
+    if not peek:
+        carried[0] += len(whole)
+    return whole
+
+
+def _append_in(folder: int, interface: str, lines: bytes) -> None:
+    with suppress(OSError):
+        fd = _open_index("", interface, os.O_WRONLY | os.O_APPEND, folder)
+        try:
+            os.write(fd, lines)
+        finally:
+            os.close(fd)
+
+
+def _write_new(root: str, interface: str, payload: bytes, shared: bool) -> bool:
+    """The first index of a cache that had none (a clear healing one made before the index)."""
+    _make_folder(os.path.join(root, INDEX_FOLDER), shared)
+    _append(root, interface, payload, lambda: shared)
+    return True

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from imcache.core.datatype import datatype, field
 from imcache.core.entry import MARK_READ, mark_fields, record_inputs, tree_bytes
 from imcache.core.errors import CacheError, ImcacheError, UsageError
-from imcache.core.index import Read, index_path, read_index
+from imcache.core.index import Read, read_index
 from imcache.core.layout import (
     KEY_PREFIX_PATTERN,
     LEFTOVER_PATTERN,
@@ -60,6 +60,8 @@ class Scan:
     strays: list[str] = field(default_factory=list)  # not imcache's: reported, never removed
     orphan_locks: list[str] = field(default_factory=list)  # lock files whose entry is gone
     indexes: dict[str, Read] = field(default_factory=dict)  # interface -> its index as read
+    linked_locks: set[str] = field(default_factory=set)  # lock files that are links (by hand):
+    # their lock is their target's, which no listing numbers (a dry run asks them one by one)
     unindexed: dict[str, int] = field(
         default_factory=dict
     )  # interface -> entries a line would serve
@@ -124,9 +126,12 @@ def _scan_interface(root: str, interface: str, found: Scan) -> None:
     """An interface folder: its entries as its index describes them (no system call for each),
     then whatever else its listing holds."""
     folder = os.path.join(root, interface)
-    listed = set(os.listdir(folder))  # names only, no item per name: the index says what they are
-    index = found.indexes[interface] = read_index(index_path(root, interface))
-    indexed = sorted(listed.intersection(index.lines))
+    with os.scandir(folder) as listing:  # the listing's types, no stat: a link is no entry
+        listed = list(listing)
+    folders = {child.name for child in listed if child.is_dir(follow_symlinks=False)}
+    links = [child.name for child in listed if child.is_symlink()]
+    index = found.indexes[interface] = read_index(root, interface)
+    indexed = sorted(folders.intersection(index.lines))
     prefix = folder + os.sep  # not os.path.join: a scan joins 100,000 names
     uses, new, first = index.uses, tuple.__new__, len(found.entries)
     found.entries += [  # Entry(...) in C: a tuple made directly, not through a Python __new__
@@ -134,17 +139,19 @@ def _scan_interface(root: str, interface: str, found: Scan) -> None:
         for key, line in zip(indexed, map(index.lines.__getitem__, indexed), strict=True)
     ]
     keys = set(indexed)  # the key folders listed: their locks are no strays
-    rest = listed - keys - {key + LOCK_SUFFIX for key in indexed}
+    rest = {child.name for child in listed} - keys - {key + LOCK_SUFFIX for key in indexed}
+    found.linked_locks.update(prefix + name for name in links if name.endswith(LOCK_SUFFIX))
     found.unindexed[interface] = 0
-    if rest and _scan_rest(prefix, interface, sorted(rest), keys, found):
+    if rest and _scan_rest(prefix, interface, sorted(rest), folders, keys, found):
         found.entries[first:] = sorted(found.entries[first:], key=itemgetter(1))  # by key
 
 
-def _scan_rest(prefix: str, interface: str, names: list[str], keys: set[str], found: Scan) -> int:
+def _scan_rest(
+    prefix: str, interface: str, names: list[str], folders: set[str], keys: set[str], found: Scan
+) -> int:
     """What no index line describes: entries read from their marks (how many: made before the
     index, or their line lost), their locks, leftovers of attempts, lock files whose entry is
     gone, and strays."""
-    folders = _folders(prefix, names)
     strays = []
     unindexed = read = 0
     for name in names:
@@ -176,20 +183,6 @@ def _scan_rest(prefix: str, interface: str, names: list[str], keys: set[str], fo
     found.unindexed[interface] = unindexed
     found.strays += sorted(strays)
     return read
-
-
-def _folders(prefix: str, names: list[str]) -> set[str]:
-    """Which of the names are folders (not links to one): from a listing when there are many
-    (a cache made before the index), else one lstat each."""
-    if len(names) > 64:
-        with os.scandir(prefix) as listing:
-            return {child.name for child in listing if child.is_dir(follow_symlinks=False)}
-    folders = set()
-    for name in names:
-        with contextlib.suppress(FileNotFoundError):
-            if stat.S_ISDIR(os.lstat(prefix + name).st_mode):
-                folders.add(name)
-    return folders
 
 
 MARK_TAIL = os.sep + USED_MARK
