@@ -150,3 +150,85 @@ def held_elsewhere(lock: Path, mode: int, ready: Path) -> Iterator[None]:
         except subprocess.TimeoutExpired:
             holder.kill()
             holder.wait()
+
+
+# --- large clears and the detached deleter (core/purge.py) --------------------------------------
+
+
+def clone_entries(made: Made, n: int) -> None:
+    """N more entries beside `made`, copied from it as bench/lifecycle.py builds its big cache
+    (new keys, its five interfaces, last uses spread over 90 days): hundreds in a second."""
+    from bench.lifecycle import build
+
+    build(made.path.parent.parent, made.path, n, time.time_ns())
+
+
+def big_tree(folder: Path, files: int = 40_000) -> None:
+    """A tree slow to delete and quick to make: `files` hard links to one empty file (its
+    deletion takes the detached deleter most of a second on this disk)."""
+    folder.mkdir()
+    source = folder / "0"
+    source.touch()
+    for number in range(1, files):
+        os.link(source, folder / str(number))
+
+
+def set_aside_trees(cache_root: Path, n: int) -> list[Path]:
+    """N folders renamed aside as a clear does (`<key>.deleting-<pid>.<token>`), a file and a
+    folder in each."""
+    from imcache.core.layout import deleting_name
+
+    trees = [Path(deleting_name(str(cache_root / "fsl.BET" / f"{i:032x}"))) for i in range(n)]
+    for tree in trees:
+        (tree / "sub").mkdir(parents=True)
+        (tree / "sub" / "file").write_bytes(b"x")
+    return trees
+
+
+def set_aside(cache_root: Path) -> list[Path]:
+    """Entries renamed aside for deletion (`<key>.deleting-...`) and not deleted yet."""
+    return list(cache_root.glob("*/*.deleting-*"))
+
+
+def deleters(cache_root: Path) -> list[int]:
+    """Pids of detached deleters (`python -m imcache.core.purge ROOT`) of this root, from /proc."""
+    wanted = f"imcache.core.purge\0{cache_root}\0".encode()
+    pids = []
+    for name in os.listdir("/proc"):
+        try:
+            command = Path("/proc", name, "cmdline").read_bytes()
+        except OSError:  # not a process, or one that has just exited
+            continue
+        if wanted in command:
+            pids.append(int(name))
+    return pids
+
+
+def wait_until(done: Callable[[], bool], what: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not done():
+        assert time.monotonic() < deadline, f"not within {seconds:.0f} s: {what}"
+        time.sleep(0.05)
+
+
+def wait_for_deleters(cache_root: Path) -> None:
+    """Every set-aside entry deleted and every deleter of the root exited, within a minute."""
+    wait_until(
+        lambda: not set_aside(cache_root) and not deleters(cache_root),
+        "the detached deleter finished",
+    )
+
+
+def spawn_log(tmp_path: Path, monkeypatch: Any) -> Path:
+    """`sys.executable` made a script that notes each start of an interpreter in the file it
+    returns, then starts the real one: which clear started a detached deleter, and how often."""
+    log = tmp_path / "interpreter-starts.log"
+    script = tmp_path / "python-probe"
+    script.write_text(f'#!/bin/sh\necho "$*" >> "{log}"\nexec "{sys.executable}" "$@"\n')
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(script))
+    return log
+
+
+def starts(log: Path) -> list[str]:
+    return log.read_text().splitlines() if log.exists() else []

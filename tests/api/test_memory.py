@@ -18,6 +18,7 @@ import imcache
 from imcache.api import Memory
 from imcache.core.layout import ROOT_NAME
 from tests.api.conftest import MRCAT
+from tests.cache_entries import EntryMaker
 from tests.conftest import REPO, run_imcache
 
 Calls = Callable[[], int]
@@ -119,3 +120,18 @@ def test_a_live_python_process_never_stops_another_processes_clear(
     finally:
         user.kill()
         user.wait()
+
+
+def test_a_large_clear_deletes_before_it_returns(make_entry: EntryMaker) -> None:
+    """A Python caller looks at the disk after `clear()`: the files of a clear of more than
+    BACKGROUND_OVER entries are gone by then too (no background deletion from the API)."""
+    from imcache.core.files import BACKGROUND_OVER
+    from tests.cache_entries import clone_entries, deleters, release_own_holds, set_aside
+
+    made = make_entry("merged.nii")
+    release_own_holds()
+    clone_entries(made, BACKGROUND_OVER + 50)
+    assert len(Memory().clear(everything=True, warn=False)) == BACKGROUND_OVER + 51
+    root = made.path.parent.parent
+    assert (set_aside(root), deleters(root)) == ([], [])
+    assert [p for p in root.glob("*/*") if p.is_dir()] == []

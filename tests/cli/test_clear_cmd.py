@@ -3,21 +3,33 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import pytest
 
+from imcache.core.files import BACKGROUND_OVER
 from tests.cache_entries import (
     EntryMaker,
+    Made,
     MakeNifti,
+    big_tree,
+    clone_entries,
+    deleters,
     disk_bytes,
     failed_run,
     ok_json,
     present,
+    release_own_holds,
     removed_keys,
+    set_aside,
+    spawn_log,
+    starts,
     use_days_ago,
+    wait_for_deleters,
 )
-from tests.conftest import imcache
+from tests.conftest import imcache, run_imcache
 
 pytestmark = pytest.mark.usefixtures("drop_own_holds")
 
@@ -114,5 +126,98 @@ def test_a_long_json_report_is_what_the_encoder_prints(tmp_path: Path) -> None:
         "strays": report.strays,
         "events_log": None,
         "memo": {"pruned": 0, "freed_bytes": 0},
+        "deleting_in_background": 0,
     }
     assert printed.getvalue() == json.dumps(expected) + "\n"
+
+
+# --- a large clear deletes its files in the background (core/purge.py) --------------------------
+
+MANY = BACKGROUND_OVER + 150  # entries copied from one made by a run: a large clear
+
+
+def large_cache(make_entry: EntryMaker) -> Made:
+    """MANY entries, none held by this process (a clear in another one may take them all)."""
+    made = make_entry("merged.nii")
+    release_own_holds()
+    clone_entries(made, MANY - 1)
+    return made
+
+
+def listed() -> list[object]:
+    done = run_imcache("ls", "--json")
+    assert done.returncode == 0, done.stderr
+    return list(json.loads(done.stdout))
+
+
+def test_a_large_clear_returns_once_its_entries_are_gone_and_their_files_follow(
+    make_entry: EntryMaker, cache_root: Path
+) -> None:
+    large_cache(make_entry)
+    assert len(listed()) == MANY
+    done = run_imcache("clear", "--all", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert len(report["removed"]) == MANY
+    assert report["deleting_in_background"] == MANY
+    assert listed() == []  # out of the cache at once
+    wait_for_deleters(cache_root)
+    assert sorted(p.name for p in cache_root.glob("*/*") if p.is_dir()) == []
+
+
+def test_a_caller_capturing_the_clears_output_is_not_held_by_the_deleter(
+    make_entry: EntryMaker, cache_root: Path
+) -> None:
+    """subprocess.run(capture_output=True) of a clear returns while the deleter still works
+    (a big tree of it is still there), and the clear leaves no ResourceWarning."""
+    made = large_cache(make_entry)
+    big_tree(made.path / "big")
+    env = {**os.environ, "PYTHONWARNINGS": "always::ResourceWarning"}
+    done = run_imcache("clear", "--all", env=env)
+    assert done.returncode == 0, done.stderr
+    assert set_aside(cache_root), "the clear's streams ended with the clear, not with deletion"
+    assert "ResourceWarning" not in done.stderr
+    wait_for_deleters(cache_root)
+
+
+@pytest.mark.parametrize(
+    ("words", "says"),
+    [([], True), (["-q"], False), (["--wait"], False), (["--wait", "--json"], False)],
+    ids=str,
+)
+def test_wait_deletes_in_the_foreground_and_text_says_when_it_does_not(
+    make_entry: EntryMaker, cache_root: Path, words: list[str], says: bool
+) -> None:
+    large_cache(make_entry)
+    done = run_imcache("clear", "--all", *words)
+    assert done.returncode == 0, done.stderr
+    line = (
+        f"imcache: deleting the files of {MANY} entries in the background (--wait waits for them)"
+    )
+    assert (line in done.stderr.splitlines()) is says
+    if "--json" in words:
+        assert json.loads(done.stdout)["deleting_in_background"] == 0
+    if "--wait" in words:
+        assert set_aside(cache_root) == [], "--wait returns when the files are deleted"
+        assert deleters(cache_root) == []
+    wait_for_deleters(cache_root)
+    assert listed() == []
+
+
+def test_a_dry_run_and_a_small_clear_start_no_deleter(
+    make_entry: EntryMaker, tmp_path: Path, cache_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a real clear of more than BACKGROUND_OVER entries starts a process; a small one
+    deletes before it returns, as it always did (and its --json says 0)."""
+    log = spawn_log(tmp_path, monkeypatch)
+    small = [make_entry(f"{name}.nii") for name in "ab"]
+    report = ok_json("clear", "--all")
+    assert (report["deleting_in_background"], starts(log)) == (0, [])
+    assert set_aside(cache_root) == [] and not any(m.path.exists() for m in small)
+
+    large_cache(make_entry)
+    assert len(ok_json("clear", "--all", "--dry-run")["removed"]) == MANY
+    assert starts(log) == []
+    assert ok_json("clear", "--all")["deleting_in_background"] == MANY
+    assert starts(log) == [f"-m imcache.core.purge {cache_root}"]
+    wait_for_deleters(cache_root)

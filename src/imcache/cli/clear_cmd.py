@@ -20,6 +20,7 @@ from imcache.cli.options import (
 from imcache.cli.params import AGE_NS, BYTES, MOMENT
 from imcache.core.clear import ClearReport, Policy, clear
 from imcache.core.errors import ImcacheError, NoSessionError, UsageError
+from imcache.core.files import Deleter
 from imcache.core.sessions import latest_start
 from imcache.core.store import Store
 
@@ -38,6 +39,11 @@ from imcache.core.store import Store
 @click.option("--all", "everything", is_flag=True, help="Every entry.")
 @click.option("--failed", is_flag=True, help="Failed attempts, at once (else swept after an hour).")
 @click.option("--dry-run", is_flag=True, help="Show what would go; remove nothing.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Return once the files are deleted (else a large clear deletes them in the background).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @json_option()
 @pass_store
@@ -50,6 +56,7 @@ def clear_cmd(
     everything: bool,
     failed: bool,
     dry_run: bool,
+    wait: bool,
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -72,7 +79,11 @@ def clear_cmd(
     if previous:
         bounds.append(_previous_bound(store))
     policy = Policy(max(bounds) if bounds else None, max_size, everything, failed)
-    _render(clear(store, policy, dry_run), quiet, as_json)
+    # Entries leave the cache at once; the files of a large clear's are deleted by a detached
+    # process unless --wait (a dry run sets nothing aside, so it never starts one).
+    deleter = Deleter() if wait or dry_run else Deleter(background_root=store.root)
+    report = clear(store, policy, dry_run, deleter=deleter)
+    _render(report, quiet, as_json, deleter.in_background)
 
 
 def _previous_bound(store: Store) -> int:
@@ -86,9 +97,9 @@ def _previous_bound(store: Store) -> int:
         ) from None
 
 
-def _render(report: ClearReport, quiet: bool, as_json: bool) -> None:
+def _render(report: ClearReport, quiet: bool, as_json: bool, in_background: int = 0) -> None:
     if as_json:
-        _render_json(report)
+        _render_json(report, in_background)
         return
     if quiet:
         return
@@ -114,6 +125,11 @@ def _render(report: ClearReport, quiet: bool, as_json: bool) -> None:
         f"{total} {human_bytes(report.freed)} in {count(len(report.removed), 'entry', 'entries')}; "
         f"{len(report.kept) + len(report.in_use) + len(report.not_yours)} kept"
     )
+    if in_background:
+        say(
+            f"deleting the files of {count(in_background, 'entry', 'entries')} in the background "
+            "(--wait waits for them)"
+        )
 
 
 def _say_bounded(report: ClearReport) -> None:
@@ -134,7 +150,7 @@ def _say_bounded(report: ClearReport) -> None:
         )
 
 
-def _render_json(report: ClearReport) -> None:
+def _render_json(report: ClearReport, in_background: int) -> None:
     listed = ("removed", "in_use", "not_yours")
     payload: dict[str, Any] = {
         "dry_run": report.dry_run,
@@ -147,6 +163,7 @@ def _render_json(report: ClearReport) -> None:
         "strays": report.strays,
         "events_log": None if report.events is None else report.events.__dict__,
         "memo": {"pruned": report.memo_pruned, "freed_bytes": report.memo_freed},
+        "deleting_in_background": in_background,
     }
     if len(report.removed) + len(report.in_use) <= 1000:
         emit_json({k: [entry_json(e) for e in v] if k in listed else v for k, v in payload.items()})

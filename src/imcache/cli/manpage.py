@@ -161,7 +161,9 @@ MORE: dict[str, str] = {
         "Policies combine: an entry goes if any time bound (--previous, --since, --older-than) "
         "selects it; then, with --max-size, the least recently used of the rest go until the "
         "cache fits. Sizes take k, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024). "
-        "An entry that another process is running or using is never removed."
+        "An entry that another process is running or using is never removed. A clear of more "
+        "than 100 entries returns once they are out of the cache; their files are deleted after "
+        "it by a detached process (--wait waits for it, as a smaller clear always does)."
     ),
     "run": (
         "The key is a hash of the interface's name and definition, the tool's identity, every "

@@ -103,11 +103,18 @@ class ClearReport:
             self.kept.append(entry)
 
 
-def clear(store: Store, policy: Policy, dry_run: bool, now_ns: int | None = None) -> ClearReport:
+def clear(
+    store: Store,
+    policy: Policy,
+    dry_run: bool,
+    now_ns: int | None = None,
+    deleter: Deleter | None = None,
+) -> ClearReport:
     # Entries vanish at once (renamed aside under their lock); their bytes are deleted once all
-    # are chosen, by two threads over their shares (unlinking waits on the disk, not on Python).
-    with Deleter() as deleter:
-        return _clear(store, policy, dry_run, now_ns, deleter)
+    # are chosen, by two threads over their shares (unlinking waits on the disk, not on Python),
+    # or by a detached process (`deleter` given one that hands them over: `imcache clear`).
+    with deleter or Deleter() as deleting:
+        return _clear(store, policy, dry_run, now_ns, deleting)
 
 
 def _clear(

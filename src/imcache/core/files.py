@@ -121,15 +121,28 @@ def remove_tree_quietly(path: str) -> None:
         shutil.rmtree(path, ignore_errors=True)  # as much as can go
 
 
+# More trees than this and a clear hands them to a detached deleter (core/purge.py) and returns.
+# Starting one costs about 50 ms (an interpreter); an entry takes about 1 ms to delete here, so
+# below 100 of them the foreground is about as quick, and what was removed is off the disk when
+# the command returns (as every small clear, and every test of one, has always seen it).
+BACKGROUND_OVER = 100
+
+
 class Deleter:
     """Trees to remove, removed together when the `with` block ends, on a few threads that each
     take a share of the list. Not a task per tree: handing each of 10,000 entries to a pool
     had five threads fighting for the GIL (a futex call per unlink) and the journal, at a third
-    of the speed of two threads that each just unlink their share."""
+    of the speed of two threads that each just unlink their share.
 
-    def __init__(self, threads: int = 2) -> None:
+    With `background_root` (the cache root the trees were set aside in), more than
+    BACKGROUND_OVER trees go to a detached deleter instead (`in_background` counts them); if it
+    cannot take them they are removed here, as without."""
+
+    def __init__(self, threads: int = 2, background_root: str | None = None) -> None:
         self.threads = threads
+        self.background_root = background_root
         self.paths: list[str] = []
+        self.in_background = 0
 
     def add(self, path: str) -> None:
         self.paths.append(path)
@@ -142,18 +155,29 @@ class Deleter:
 
     def finish(self) -> None:
         paths, self.paths = self.paths, []
-        shares = [paths[i :: self.threads] for i in range(self.threads)] if len(paths) > 64 else []
-        if not shares:
-            remove_trees(paths)
-            return
-        import threading  # only for a large clear
+        if self.background_root is not None and len(paths) > BACKGROUND_OVER:
+            from imcache.core.purge import hand_over  # a large clear only
 
-        workers = [threading.Thread(target=remove_trees, args=(share,)) for share in shares[1:]]
-        for worker in workers:
-            worker.start()
-        remove_trees(shares[0])
-        for worker in workers:
-            worker.join()
+            if hand_over(self.background_root, paths):
+                self.in_background += len(paths)
+                return
+        remove_shared(paths, self.threads)
+
+
+def remove_shared(paths: list[str], threads: int) -> None:
+    """`remove_trees` of `paths`, on `threads` threads that each take a share (a large list)."""
+    shares = [paths[i::threads] for i in range(threads)] if len(paths) > 64 else []
+    if not shares:
+        remove_trees(paths)
+        return
+    import threading  # only for a large clear
+
+    workers = [threading.Thread(target=remove_trees, args=(share,)) for share in shares[1:]]
+    for worker in workers:
+        worker.start()
+    remove_trees(shares[0])
+    for worker in workers:
+        worker.join()
 
 
 def remove_trees(paths: list[str]) -> None:
