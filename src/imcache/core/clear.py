@@ -9,21 +9,17 @@ from __future__ import annotations
 
 import heapq
 import os
-import stat
 import time
-from collections.abc import Callable, Collection, Iterator
-from enum import Enum
+from collections.abc import Collection, Iterator
 from operator import attrgetter
 
 from imcache.core.datatype import datatype, field
-from imcache.core.errors import ImcacheError
 from imcache.core.files import Deleter, remove_tree_quietly
 from imcache.core.index import entry_line, note_gone, rewrite_index, use_line
 from imcache.core.layout import (
     LOCK_SUFFIX,
     MEMO_FOLDER,
     RECORD,
-    deleting_name,
     is_deleting,
     is_failed,
     is_key,
@@ -35,22 +31,13 @@ from imcache.core.layout import (
 from imcache.core.lock import EntryLock, held_elsewhere
 from imcache.core.lock_census import held_in
 from imcache.core.memo_upkeep import prune_memo
+from imcache.core.removal import Removal, remove_entry, remove_many
 from imcache.core.scan import Entry, Scan, lock_inodes, named_digests, scan, used_now
 from imcache.core.stats import Compaction, compact_events
 from imcache.core.store import Store
 
 LEFTOVER_AGE_NS = 3600 * 10**9  # interrupted runs are swept after an hour
 INDEX_SLACK = 64  # lines of entries gone an index may hold beyond as many as it serves
-
-
-class Removal(Enum):
-    """What became of an entry that was to be removed (its value is the word a report shows)."""
-
-    REMOVED = "removed"
-    KEPT = "kept"  # no longer wanted once locked: used meanwhile, or repaired
-    IN_USE = "in use"  # another process holds it
-    GONE = "gone"  # removed by someone else meanwhile
-    NOT_YOURS = "not yours"  # a shared cache: another user's entry is theirs to remove
 
 
 @datatype
@@ -91,6 +78,11 @@ class ClearReport:
     def freed(self) -> int:
         return sum(entry.bytes for entry in self.removed)
 
+    def keep(self, entry: Entry) -> bool:
+        """File an entry no policy chose as kept (False: a filter's way of saying so)."""
+        self.kept.append(entry)
+        return False
+
     def note(self, entry: Entry, outcome: Removal) -> None:
         """File the entry under what became of it (gone meanwhile counts as kept, as before)."""
         if outcome is Removal.REMOVED:
@@ -125,7 +117,15 @@ def _clear(
     now = time.time_ns() if now_ns is None else now_ns
     total = sum(entry.bytes for entry in found.entries)
     held = _HeldLocks(store, found.indexes, found.linked_locks) if dry_run else None
-    queue = _LeastRecentFirst(found.entries)
+    rest = found.entries  # what the loop below files
+    if held is None and policy.max_bytes is None:  # each entry chosen on its own: side by side
+        in_order = sorted(found.entries, key=attrgetter("last_used_ns"))  # as the report lists
+        chosen = [entry for entry in in_order if policy.selects(entry) or report.keep(entry)]
+        outcomes = remove_many(store, chosen, policy.still_selects, deleter)
+        for entry, outcome in zip(chosen, outcomes, strict=True):
+            report.note(entry, outcome)
+        rest = []  # all filed
+    queue = _LeastRecentFirst(rest)
     for entry in queue:
         over = policy.max_bytes is not None and total > policy.max_bytes
         if not (policy.selects(entry) or over):
@@ -279,35 +279,6 @@ def _remove(store: Store, entry: Entry, policy: Policy, over: bool, deleter: Del
     return remove_entry(store, entry, still_selected, deleter)
 
 
-def remove_entry(
-    store: Store, entry: Entry, still_wanted: Callable[[], bool], deleter: Deleter
-) -> Removal:
-    """Remove an entry nobody uses, if `still_wanted()` under its lock."""
-    lock = EntryLock(store.lock_path(entry.interface, entry.key))
-    if not lock.try_exclusive():
-        return Removal.IN_USE
-    renamed = False
-    try:
-        if not _is_folder(entry.path):  # gone, or a link or a file: never an entry
-            return Removal.GONE
-        if not still_wanted():
-            return Removal.KEPT
-        doomed = deleting_name(entry.path)
-        try:
-            os.rename(entry.path, doomed)  # the entry vanishes at once; the bytes follow
-        except PermissionError:
-            return Removal.NOT_YOURS
-        renamed = True
-        deleter.add(doomed)
-        return Removal.REMOVED
-    except OSError as exc:
-        raise ImcacheError(
-            f"cannot remove {entry.path}: {exc.strerror}", "check the cache's permissions"
-        ) from exc
-    finally:
-        lock.release(unlink=renamed or not os.path.isdir(entry.path))
-
-
 # --- leftovers of attempts ----------------------------------------------------------------------
 
 
@@ -342,11 +313,3 @@ def _sweep(path: str) -> bool:
         return not os.path.exists(path)
     finally:
         lock.release(unlink=not os.path.isdir(os.path.join(os.path.dirname(path), key)))
-
-
-def _is_folder(path: str) -> bool:
-    """A folder itself, not a link to one (whose target's files a removal would delete)."""
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return False

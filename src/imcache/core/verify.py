@@ -11,11 +11,11 @@ import stat
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from imcache.core.clear import Removal, remove_entry
 from imcache.core.datatype import datatype, field
 from imcache.core.entry import output_damage
 from imcache.core.files import Deleter
 from imcache.core.hashing import digest_file
+from imcache.core.removal import Removal, remove_entry
 from imcache.core.scan import Entry, scan
 from imcache.core.store import Store
 

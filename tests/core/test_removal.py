@@ -1,0 +1,73 @@
+"""Removing entries: many side by side, as one by one would, and a link never followed."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from imcache.core import removal
+from imcache.core.clear import Policy, clear
+from imcache.core.scan import scan
+from imcache.core.store import Store
+from tests.cache_entries import EntryMaker, clone_entries, ok_json
+
+pytestmark = pytest.mark.usefixtures("drop_own_holds")
+DAY_NS = 86400 * 10**9
+
+
+def test_a_clear_of_many_removes_side_by_side_what_one_by_one_would(
+    make_entry: EntryMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = make_entry("merged.nii")
+    clone_entries(made, 1500)  # five interfaces, last uses over 90 days
+    store = Store(str(made.path.parent.parent))
+    before = {(e.interface, e.key): e.last_used_ns for e in scan(store).entries}
+    threads: list[int] = []
+    real = removal.remove_entry
+
+    def counting(*args: object, **kwargs: object) -> removal.Removal:
+        import threading
+
+        threads.append(threading.get_ident())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(removal, "remove_entry", counting)
+    import time
+
+    bound = time.time_ns() - 5 * DAY_NS  # about 1,400 of them
+    report = clear(store, Policy(before_ns=bound), dry_run=False)
+    assert len(set(threads)) == 2, "two threads removed"
+    wanted = {name for name, used in before.items() if used < bound}
+    assert {(e.interface, e.key) for e in report.removed} == wanted
+    assert len(wanted) > removal.PARALLEL_FROM
+    assert [e.last_used_ns for e in report.removed] == sorted(
+        e.last_used_ns for e in report.removed
+    )
+    left = {(e.interface, e.key) for e in scan(store).entries}
+    assert left == set(before) - wanted
+    assert not [p for p in Path(store.root).glob("*/*.deleting-*")], "all deleted (foreground)"
+
+
+def test_an_entry_that_became_a_link_is_never_followed(
+    make_entry: EntryMaker, tmp_path: Path
+) -> None:
+    made = make_entry("merged.nii")
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(str(made.path), elsewhere)
+    os.symlink(elsewhere, made.path)
+    store = Store(str(made.path.parent.parent))
+    [entry] = [e for e in scan(store).entries if e.key == made.key] or [None]
+    if entry is None:  # a scan lists no link as an entry: ask the remover directly
+        from imcache.core.files import Deleter
+        from imcache.core.scan import Entry
+
+        entry = Entry(made.path.parent.name, made.key, str(made.path), 0, 0, 0)
+        with Deleter() as deleter:
+            assert removal.remove_entry(store, entry, lambda: True, deleter) is removal.Removal.GONE
+    assert sorted(p.name for p in elsewhere.iterdir())  # its files are all there
+    assert (elsewhere / made.out).is_file()
+    ok_json("clear", "--all")
+    assert (elsewhere / made.out).is_file()
