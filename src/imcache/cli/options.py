@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 from functools import update_wrapper
+from itertools import compress
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import click
@@ -69,7 +70,10 @@ def entries_json(entries: list[Entry], inputs: list[str] | None = None) -> str:
 
     heads: dict[str, str] = {}  # an interface's text, quoted once: entries share a few
     created = format_times([entry.created_ns for entry in entries])
-    used = format_times([entry.last_used_ns for entry in entries])
+    # Most entries were last used when made (or the moment repeats): formatted once.
+    again = [entry.last_used_ns != entry.created_ns for entry in entries]
+    used_again = iter(format_times(list(compress((e.last_used_ns for e in entries), again))))
+    used = [next(used_again) if fresh else made for fresh, made in zip(again, created, strict=True)]
     tails = [", " + '"inputs": ' + text + "}" for text in inputs] if inputs else None
     rows = []
     for number, entry in enumerate(entries):

@@ -118,9 +118,9 @@ def _parse(raw: list[bytes]) -> tuple[Lines, dict[str, int]]:
                     uses[name] = used  # from its mark
             else:
                 _, mark, created, size, summary = fields
-                numbers = int(created), int(size), int(mark)
-                if all(0 <= number < MOMENT_LIMIT for number in numbers):
-                    lines[name] = (numbers[0], numbers[1], summary, numbers[2])
+                made, size_, inode = int(created), int(size), int(mark)
+                if 0 <= made < MOMENT_LIMIT and 0 <= size_ < MOMENT_LIMIT and inode >= 0:
+                    lines[name] = (made, size_, summary, inode)
                     uses.pop(name, None)  # earlier uses were of an earlier entry at this key
         except ValueError:  # torn, or not ours
             continue

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import gc
 import json
 import os
 import stat
-from itertools import chain
-from operator import itemgetter
+from itertools import chain, compress
+from operator import attrgetter, itemgetter, methodcaller
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from imcache.core.datatype import datatype, field
@@ -68,6 +69,18 @@ class Scan:
 
 
 def scan(store: Store) -> Scan:
+    # No cyclic garbage collection while 100,000 entries are made: each pass walks every tuple
+    # made so far, and none of them is garbage (a quarter of a large scan's time went to it).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _scan(store)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _scan(store: Store) -> Scan:
     store.refuse_link()
     found = Scan()
     try:
@@ -128,8 +141,9 @@ def _scan_interface(root: str, interface: str, found: Scan) -> None:
     folder = os.path.join(root, interface)
     with os.scandir(folder) as listing:  # the listing's types, no stat: a link is no entry
         listed = list(listing)
-    folders = {child.name for child in listed if child.is_dir(follow_symlinks=False)}
-    links = [child.name for child in listed if child.is_symlink()]
+    names = list(map(NAME, listed))  # map and compress: C loops over 200,000 names
+    folders = set(compress(names, map(IS_FOLDER, listed)))
+    links = list(compress(names, map(IS_LINK, listed)))
     index = found.indexes[interface] = read_index(root, interface)
     indexed = sorted(folders.intersection(index.lines))
     prefix = folder + os.sep  # not os.path.join: a scan joins 100,000 names
@@ -139,7 +153,7 @@ def _scan_interface(root: str, interface: str, found: Scan) -> None:
         for key, line in zip(indexed, map(index.lines.__getitem__, indexed), strict=True)
     ]
     keys = set(indexed)  # the key folders listed: their locks are no strays
-    rest = {child.name for child in listed} - keys - {key + LOCK_SUFFIX for key in indexed}
+    rest = set(names) - keys - {key + LOCK_SUFFIX for key in indexed}
     found.linked_locks.update(prefix + name for name in links if name.endswith(LOCK_SUFFIX))
     found.unindexed[interface] = 0
     if rest and _scan_rest(prefix, interface, sorted(rest), folders, keys, found):
@@ -186,6 +200,9 @@ def _scan_rest(
 
 
 MARK_TAIL = os.sep + USED_MARK
+NAME = attrgetter("name")
+IS_FOLDER = methodcaller("is_dir", follow_symlinks=False)
+IS_LINK = methodcaller("is_symlink")
 
 
 def read_entry(path: str, interface: str, key: str) -> Entry:
