@@ -7,7 +7,7 @@ as moments and byte counts: reading them from what a person typed is the face's 
 
 from __future__ import annotations
 
-import heapq
+import bisect
 import os
 import time
 from collections.abc import Collection, Iterator
@@ -217,25 +217,31 @@ class _LeastRecentFirst:
     goes back in line there, and the one that comes out is the least recent by its mark."""
 
     def __init__(self, entries: list[Entry]) -> None:
-        self.queue = [(entry.last_used_ns, number, entry) for number, entry in enumerate(entries)]
-        heapq.heapify(self.queue)  # in C; ties in the scan's order, as a stable sort has them
-        self.pushed = len(entries)
+        # A sort in C, stable (ties in the scan's order); a heap's 100,000 pops compared tuples
+        # in 0.7 s (cProfile), and an entry goes back in line only after an untold use.
+        self.order = sorted(entries, key=LAST_USE)
+        self.at = 0
 
     def __iter__(self) -> Iterator[Entry]:
-        while self.queue:
-            yield heapq.heappop(self.queue)[2]
+        while self.at < len(self.order):
+            self.at += 1
+            yield self.order[self.at - 1]
 
     def used_since(self, entry: Entry) -> bool:
-        """Whether the entry's mark says a later use than the index did (then it is put back)."""
+        """Whether the entry's mark says a later use than the index did (then it is put back,
+        after every entry of that moment)."""
         try:
             used = used_now(entry)
         except FileNotFoundError:
             return False  # gone: its removal says so
         if used <= entry.last_used_ns:
             return False
-        self.pushed += 1  # after every entry of its moment: no two ever compare their entries
-        heapq.heappush(self.queue, (used, self.pushed, entry._replace(last_used_ns=used)))
+        later = entry._replace(last_used_ns=used)
+        bisect.insort_right(self.order, later, lo=self.at, key=LAST_USE)
         return True
+
+
+LAST_USE = attrgetter("last_used_ns")
 
 
 class _HeldLocks:
