@@ -111,6 +111,16 @@ def remove_tree(path: str) -> None:
     shutil.rmtree(path)
 
 
+def is_real_folder(path: str) -> bool:
+    """A folder itself, not a link to one (whose target's files a removal would delete)."""
+    import stat
+
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
 def remove_tree_quietly(path: str) -> None:
     """Remove what can be removed (a background deletion): a failure leaves it for a later sweep."""
     try:

@@ -151,24 +151,13 @@ def held_among(root: str, locks: dict[str, int]) -> set[str] | None:
     inode is not the one listed (held_elsewhere follows the link). One answer differs: a lock
     file this process may not open (its mode changed by hand) is held for held_elsewhere (an
     entry we cannot lock is not ours to promise); a census sees locks, not modes."""
-    if locks_off():
-        return set()  # as held_elsewhere: nothing is held
-    if sys.platform != "linux":
-        return None
     if not locks:
-        return set()
-    try:
-        listed = _trusted_census(root, locks)
-    except (OSError, ValueError):
-        return None
-    if listed is None:
-        return None
-    held: set[str] = set()
-    if not listed.isdisjoint(locks.values()):  # in C: most often nothing in `locks` is held
-        held = {path for path, inode in locks.items() if inode in listed}
-    asked = (path for path in open_here() if path in locks and path not in held)
-    held.update(path for path in asked if held_elsewhere(path))
-    return held
+        return set() if locks_off() or sys.platform == "linux" else None
+    folders = {path.rpartition(os.sep)[0] for path in locks}  # 5 times faster than dirname
+    if "" in folders:  # a lock file in "/" or in the working folder: rare, so spelt out
+        folders = {os.path.dirname(path) or os.curdir for path in locks}
+    held = held_in(root, folders, lambda: locks)
+    return None if held is None else {path for path in held if path in locks}
 
 
 def held_in(
@@ -189,22 +178,15 @@ def held_in(
         return None
     locks = list_locks() if listed else {}
     held = {path for path, inode in locks.items() if inode in listed}
-    mine = (path for path in open_here() if os.path.dirname(path) in folders and path not in held)
+    here = (path for path in open_here() if (os.path.dirname(path) or os.curdir) in folders)
+    mine = (path for path in here if path not in held)
     held.update(path for path in mine if held_elsewhere(path))
     return held
 
 
-def _trusted_census(root: str, locks: dict[str, int]) -> set[int] | None:
-    """The inodes on which other processes hold a POSIX or OFD lock, in the lock files' one file
-    system; None unless that is safe to say."""
-    folders = {path.rpartition(os.sep)[0] for path in locks}  # 5 times faster than dirname
-    if "" in folders:  # a lock file in "/" or in the working folder: rare, so spelt out
-        folders = {os.path.dirname(path) or os.curdir for path in locks}
-    return _trusted_in(root, folders)
-
-
 def _trusted_in(root: str, folders: set[str]) -> set[int] | None:
-    """As `_trusted_census`, for the folders of the lock files. A line of this process's is no
+    """The inodes on which other processes hold a POSIX or OFD lock, in the one file system of
+    the folders of the lock files; None unless that is safe to say. A line of this process's is no
     conflict for F_GETLK (POSIX locks are the process's); the locks imcache takes have a slot
     (`open_here`)."""
     mountinfo = read_mountinfo()

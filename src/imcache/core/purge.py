@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 
-from imcache.core.files import remove_shared
+from imcache.core.files import is_real_folder, remove_shared
 from imcache.core.layout import DELETING, LEFTOVER_PATTERN
 
 TYPE_CHECKING = False
@@ -124,20 +124,10 @@ def _delete_detached(root: str, paths: list[str]) -> NoReturn:
         if null > 2:
             os.close(null)
         os.chdir("/")
-        doomed = [path for path in acceptable(root, paths) if _real_folder(path)]
+        doomed = [path for path in acceptable(root, paths) if is_real_folder(path)]
         remove_shared(doomed, threads=2)
     finally:
         os._exit(0)  # never back into the parent's code; nothing of its to flush
-
-
-def _real_folder(path: str) -> bool:
-    """A folder itself, not a link to one (a link's target is never the deleter's to empty)."""
-    import stat
-
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

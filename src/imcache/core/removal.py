@@ -5,13 +5,12 @@ files are the `Deleter`'s to delete."""
 from __future__ import annotations
 
 import os
-import stat
 from collections import Counter
 from enum import Enum
 from functools import partial
 
 from imcache.core.errors import ImcacheError
-from imcache.core.files import Deleter
+from imcache.core.files import Deleter, is_real_folder
 from imcache.core.layout import deleting_name
 from imcache.core.lock import EntryLock
 from imcache.core.scan import Entry
@@ -94,7 +93,7 @@ def remove_entry(
         return Removal.IN_USE
     renamed = False
     try:
-        if not _is_folder(entry.path):  # gone, or a link or a file: never an entry
+        if not is_real_folder(entry.path):  # gone, or a link or a file: never an entry
             return Removal.GONE
         if not still_wanted():
             return Removal.KEPT
@@ -112,11 +111,3 @@ def remove_entry(
         ) from exc
     finally:
         lock.release(unlink=renamed or not os.path.isdir(entry.path))
-
-
-def _is_folder(path: str) -> bool:
-    """A folder itself, not a link to one (whose target's files a removal would delete)."""
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return False
