@@ -49,7 +49,8 @@ def test_a_long_json_listing_is_what_the_encoder_prints(tmp_path: Path) -> None:
 
     from imcache.cli.ls_cmd import _json_rows
     from imcache.cli.options import entry_json
-    from imcache.core.scan import Entry, inputs_of
+    from imcache.core.inputs import inputs_of
+    from imcache.core.scan import Entry
 
     def entries(odd: bytes) -> list[Entry]:
         made = []

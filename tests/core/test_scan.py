@@ -110,8 +110,9 @@ def test_format_time_holds_across_a_change_of_offset(
 
 def test_the_mark_holds_the_inputs_and_an_old_mark_still_serves(tmp_path: Path) -> None:
     from imcache.core.entry import mark_text
+    from imcache.core.inputs import inputs_of
     from imcache.core.layout import RECORD, USED_MARK
-    from imcache.core.scan import inputs_of, read_entry
+    from imcache.core.scan import read_entry
 
     record = {"key_fields": ["interface = x", "input.in_file = file 'a' xxh3:00", "tool = t"]}
     entry_dir = tmp_path / "k"
@@ -133,8 +134,9 @@ def test_marks_parsed_together_are_each_entry_own_or_none(tmp_path: Path) -> Non
     inside a string the second closes) are not read as one entry's inputs and a forged
     other's: each mark is then read alone, as `inputs_of` does (here: from the records)."""
     from imcache.core.entry import mark_text
+    from imcache.core.inputs import inputs_json_all, inputs_of_all
     from imcache.core.layout import RECORD, USED_MARK
-    from imcache.core.scan import inputs_json_all, inputs_of_all, read_entry
+    from imcache.core.scan import read_entry
 
     entries = []
     tails = [b'{"in_file": "x\n', b'{"}, {"in_file": "forged"}\n']
@@ -168,8 +170,9 @@ def test_a_mark_that_is_not_ascii_is_listed_as_json_dumps_shows_it(tmp_path: Pat
     """A mark's line is spliced into `ls --json` as it is only if it can be json.dumps's text
     (ASCII): an edited mark holding UTF-8 is not shown as replacement characters."""
     from imcache.core.entry import mark_text
+    from imcache.core.inputs import inputs_json_all
     from imcache.core.layout import RECORD, USED_MARK
-    from imcache.core.scan import inputs_json_all, read_entry
+    from imcache.core.scan import read_entry
 
     record = {"key_fields": ["input.word = 'a'"]}
     entry_dir = tmp_path / "k"

@@ -11,7 +11,7 @@ import click
 from imcache.cli.common import count, say
 from imcache.cli.options import (
     emit_json,
-    entries_json,
+    entries_json_parts,
     entry_json,
     human_bytes,
     json_option,
@@ -82,7 +82,7 @@ def clear_cmd(
     # Entries leave the cache at once; the files of a large clear's are deleted by a detached
     # process unless --wait (a dry run sets nothing aside, so it never starts one).
     deleter = Deleter() if wait or dry_run else Deleter(background_root=store.root)
-    report = clear(store, policy, dry_run, deleter=deleter)
+    report = clear(store, policy, dry_run, deleter=deleter, fork=True)
     _render(report, quiet, as_json, deleter.in_background)
 
 
@@ -169,12 +169,9 @@ def _render_json(report: ClearReport, in_background: int) -> None:
         emit_json({k: [entry_json(e) for e in v] if k in listed else v for k, v in payload.items()})
         return
     # Compact, as `ls --json`: what emit_json(..., compact=True) prints (a test holds them
-    # together), the long lists of entries written a row at a time.
-    click.echo(
-        "{"
-        + ", ".join(
-            f"{json.dumps(name)}: " + (entries_json(value) if name in listed else json.dumps(value))
-            for name, value in payload.items()
-        )
-        + "}"
-    )
+    # together), the long lists of entries written a part at a time.
+    for number, (name, value) in enumerate(payload.items()):
+        click.echo(("{" if number == 0 else ", ") + f"{json.dumps(name)}: ", nl=False)
+        for part in entries_json_parts(value) if name in listed else [json.dumps(value)]:
+            click.echo(part, nl=False)
+    click.echo("}")

@@ -12,13 +12,15 @@ from imcache.cli.options import (
     console,
     emit_json,
     entries_json,
+    entries_json_parts,
     entry_json,
     human_bytes,
     json_option,
     pass_store,
 )
+from imcache.core.inputs import inputs_json_all, inputs_of_all
 from imcache.core.moments import format_time
-from imcache.core.scan import Entry, inputs_json_all, inputs_of_all, scan
+from imcache.core.scan import Entry, scan
 from imcache.core.store import Store
 
 
@@ -37,7 +39,9 @@ def ls(store: Store, pattern: str | None, as_json: bool) -> None:
             if fnmatch.fnmatchcase(e.interface.lower(), wanted) or wanted in e.interface.lower()
         ]
     if as_json and len(entries) > 1000:  # compact, as emit_json prints a long list
-        click.echo(_json_rows(entries))
+        for part in entries_json_parts(entries, inputs_json_all(entries)):
+            click.echo(part, nl=False)
+        click.echo()
         return
     if as_json:
         rows = []

@@ -3,11 +3,13 @@ entry, a size and a JSON result are shown."""
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import update_wrapper
-from itertools import compress
+from itertools import compress, repeat
+from operator import attrgetter, ne
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import click
@@ -32,7 +34,16 @@ def pass_store(command: Callable[Concatenate[Store, P], R]) -> Callable[P, R]:
 
     @click.pass_context
     def with_store(ctx: click.Context, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return command(store_of(ctx), *args, **kwargs)
+        # A command over the cache holds its 100,000 entries to the end, none of them in a
+        # cycle: without this the cyclic collector walks them again and again while the
+        # output is made (a third of `ls --json`), to find nothing.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return command(store_of(ctx), *args, **kwargs)
+        finally:
+            if collecting:
+                gc.enable()
 
     return update_wrapper(with_store, command)
 
@@ -64,29 +75,52 @@ def entry_json(entry: Entry) -> dict[str, Any]:
 
 def entries_json(entries: list[Entry], inputs: list[str] | None = None) -> str:
     """What `json.dumps([entry_json(e) ...])` prints, each row with `"inputs": ` and its text
-    from `inputs` if given (tests hold them together), a row at a time: the encoder's work is
-    one string per row instead of a walk over 100,000 dicts, and moments are made in a batch."""
+    from `inputs` if given (tests hold them together)."""
+    return "".join(entries_json_parts(entries, inputs))
+
+
+def entries_json_parts(entries: list[Entry], inputs: list[str] | None = None) -> Iterator[str]:
+    """`entries_json` in parts of a few thousand rows, to be written as they come (the memory
+    of one part serves the next: 40 MB in one string cost as much in page faults). A row is
+    one `%` of a template over the entries' columns, in C loops (`map`), instead of the
+    encoder's walk over 100,000 dicts; moments are made in a batch."""
+    yield "["
+    for start in range(0, len(entries), PART):
+        part = entries[start : start + PART]
+        texts = None if inputs is None else inputs[start : start + PART]
+        yield (", " if start else "") + ", ".join(_rows(part, texts))
+    yield "]"
+
+
+def _rows(entries: list[Entry], inputs: list[str] | None) -> Iterator[str]:
     from json.encoder import encode_basestring_ascii as quoted  # what json.dumps uses
 
-    heads: dict[str, str] = {}  # an interface's text, quoted once: entries share a few
-    created = format_times([entry.created_ns for entry in entries])
+    created = format_times(list(map(CREATED, entries)))
     # Most entries were last used when made (or the moment repeats): formatted once.
-    again = [entry.last_used_ns != entry.created_ns for entry in entries]
-    used_again = iter(format_times(list(compress((e.last_used_ns for e in entries), again))))
+    again = list(map(ne, map(LAST_USED, entries), map(CREATED, entries)))
+    used_again = iter(format_times(list(compress(map(LAST_USED, entries), again))))
     used = [next(used_again) if fresh else made for fresh, made in zip(again, created, strict=True)]
-    tails = [", " + '"inputs": ' + text + "}" for text in inputs] if inputs else None
-    rows = []
-    for number, entry in enumerate(entries):
-        interface = entry.interface
-        head = heads.get(interface)
-        if head is None:
-            head = heads[interface] = f'{{"interface": {quoted(interface)}, "key": '
-        rows.append(
-            f'{head}{quoted(entry.key)}, "path": {quoted(entry.path)}, "bytes": {entry.bytes}, '
-            f'"created": "{created[number]}", "last_used": "{used[number]}"'
-            + ("}" if tails is None else tails[number])
-        )
-    return "[" + ", ".join(rows) + "]"
+    heads = {name: quoted(name) for name in set(map(INTERFACE, entries))}  # a few, shared
+    columns = (
+        map(heads.__getitem__, map(INTERFACE, entries)),
+        map(quoted, map(KEY, entries)),
+        map(quoted, map(PATH, entries)),
+        map(BYTES, entries),
+        created,
+        used,
+        repeat("}", len(entries)) if inputs is None else map(', "inputs": %s}'.__mod__, inputs),
+    )
+    return map(ROW.__mod__, zip(*columns, strict=True))
+
+
+PART = 4096  # rows
+ROW = '{"interface": %s, "key": %s, "path": %s, "bytes": %d, "created": "%s", "last_used": "%s"%s'
+INTERFACE, KEY, PATH = attrgetter("interface"), attrgetter("key"), attrgetter("path")
+BYTES, CREATED, LAST_USED = (
+    attrgetter("bytes"),
+    attrgetter("created_ns"),
+    attrgetter("last_used_ns"),
+)
 
 
 def console() -> Any:

@@ -16,6 +16,7 @@ from operator import attrgetter
 from imcache.core.datatype import datatype, field
 from imcache.core.files import Deleter, remove_tree_quietly
 from imcache.core.index import entry_line, note_gone, rewrite_index, use_line
+from imcache.core.inputs import named_digests
 from imcache.core.layout import (
     LOCK_SUFFIX,
     MEMO_FOLDER,
@@ -32,7 +33,7 @@ from imcache.core.lock import EntryLock, held_elsewhere
 from imcache.core.lock_census import held_in
 from imcache.core.memo_upkeep import prune_memo
 from imcache.core.removal import Removal, remove_entry, remove_many
-from imcache.core.scan import Entry, Scan, lock_inodes, named_digests, scan, used_now
+from imcache.core.scan import Entry, Scan, lock_inodes, scan, used_now
 from imcache.core.stats import Compaction, compact_events
 from imcache.core.store import Store
 
@@ -101,16 +102,20 @@ def clear(
     dry_run: bool,
     now_ns: int | None = None,
     deleter: Deleter | None = None,
+    *,
+    fork: bool = False,
 ) -> ClearReport:
     # Entries vanish at once (renamed aside under their lock); their bytes are deleted once all
     # are chosen, by two threads over their shares (unlinking waits on the disk, not on Python),
     # or by a detached process (`deleter` given one that hands them over: `imcache clear`).
+    # `fork`: a large clear may set half of its entries aside in a forked process (a command's
+    # process, which runs nothing else: `remove_many`).
     with deleter or Deleter() as deleting:
-        return _clear(store, policy, dry_run, now_ns, deleting)
+        return _clear(store, policy, dry_run, now_ns, deleting, fork)
 
 
 def _clear(
-    store: Store, policy: Policy, dry_run: bool, now_ns: int | None, deleter: Deleter
+    store: Store, policy: Policy, dry_run: bool, now_ns: int | None, deleter: Deleter, fork: bool
 ) -> ClearReport:
     found = scan(store)
     report = ClearReport(strays=found.strays, dry_run=dry_run)
@@ -121,7 +126,7 @@ def _clear(
     if held is None and policy.max_bytes is None:  # each entry chosen on its own: side by side
         in_order = sorted(found.entries, key=attrgetter("last_used_ns"))  # as the report lists
         chosen = [entry for entry in in_order if policy.selects(entry) or report.keep(entry)]
-        outcomes = remove_many(store, chosen, policy.still_selects, deleter)
+        outcomes = remove_many(store, chosen, policy.still_selects, deleter, fork=fork)
         for entry, outcome in zip(chosen, outcomes, strict=True):
             report.note(entry, outcome)
         rest = []  # all filed

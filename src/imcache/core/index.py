@@ -30,6 +30,7 @@ from imcache.core.layout import (
     INDEX_SUFFIX,
     SHARED_LOCK_MODE,
     SHARED_ROOT_MODE,
+    SNAPSHOT_SUFFIX,
     USED_MARK,
 )
 
@@ -81,23 +82,60 @@ NOTHING = Read({}, {}, 0, 0, 0)
 MOMENT_LIMIT = 1 << 63  # a moment or a size past this is no line of ours (a forged one)
 
 
-def read_index(root: str, interface: str) -> Read:
+def read_index(root: str, interface: str, since: tuple[Read, int] | None = None) -> Read:
+    """The index as it is now. `since`: an earlier reading of it (taken over: its dicts are
+    changed) and `end_check` of what it had read: if the index is still that file, only the
+    lines appended since are parsed, on top of it (a snapshot's way, core/snapshot.py)."""
     try:
         fd = _open_index(root, interface, os.O_RDONLY)
     except OSError:  # none yet, not a regular file, or not ours to read: marks are read instead
         return NOTHING
     with open(fd, "rb") as file:
-        inode, data = os.fstat(fd).st_ino, file.read()
+        inode = os.fstat(fd).st_ino
+        base = _still(fd, inode, since)
+        if base is not None:
+            file.seek(base.size)
+        data = file.read()
     raw = data.split(b"\n")
     raw.pop()  # after the last newline is no line (none, or one being appended)
-    lines, uses = _parse(raw)
-    return Read(lines, uses, len(raw), inode, data.rfind(b"\n") + 1)
+    size = data.rfind(b"\n") + 1
+    if base is None:
+        return Read(*_parse(raw, {}, {}), len(raw), inode, size)
+    lines, uses = _parse(raw, base.lines, base.uses)
+    return Read(lines, uses, base.total + len(raw), inode, base.size + size)
 
 
-def _parse(raw: list[bytes]) -> tuple[Lines, dict[str, int]]:
-    """The lines that check: an entry's latest line, and the last use line after it."""
-    lines: Lines = {}
-    uses: dict[str, int] = {}
+def _still(fd: int, inode: int, since: tuple[Read, int] | None) -> Read | None:
+    """The earlier reading, if the open index is the file it read, grown only by appends."""
+    if since is None or since[0].inode != inode or os.fstat(fd).st_size < since[0].size:
+        return None
+    return since[0] if _end_check(fd, since[0].size) == since[1] else None
+
+
+END_CHECKED = 4096  # the bytes before where a reading ended that `end_check` checks
+
+
+def end_check(root: str, interface: str, read: Read) -> int | None:
+    """A checksum of the last bytes `read` read of the index, if it is still that file: what
+    tells a later reading that they are still there (an index edited in place is read whole)."""
+    try:
+        fd = _open_index(root, interface, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return _end_check(fd, read.size) if os.fstat(fd).st_ino == read.inode else None
+    finally:
+        os.close(fd)
+
+
+def _end_check(fd: int, end: int) -> int:
+    start = max(0, end - END_CHECKED)
+    return xxhash.xxh3_64_intdigest(os.pread(fd, end - start, start))
+
+
+def _parse(raw: list[bytes], lines: Lines, uses: dict[str, int]) -> tuple[Lines, dict[str, int]]:
+    """The lines that check, on top of `lines` and `uses` (changed): an entry's latest line,
+    and the last use line after it."""
     check = xxhash.xxh32_intdigest
     for line in raw:
         rest = line[9:]
@@ -165,10 +203,10 @@ def _append(root: str, interface: str, line: bytes, shared: Callable[[], bool]) 
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
     with suppress(OSError):
         try:
-            folder = _folder_fd(root)
+            folder = folder_fd(root)
         except FileNotFoundError:  # the first entry of the cache: its index folder first
             _make_folder(os.path.join(root, INDEX_FOLDER), shared())
-            folder = _folder_fd(root)
+            folder = folder_fd(root)
         try:
             fd = _open_index(root, interface, flags, folder)
             try:
@@ -181,7 +219,7 @@ def _append(root: str, interface: str, line: bytes, shared: Callable[[], bool]) 
             os.close(folder)
 
 
-def _folder_fd(root: str) -> int:
+def folder_fd(root: str) -> int:
     """The index folder, open: itself, not a link (in a shared cache a member could point one
     at anyone's files, which every hit of every member would then write to)."""
     return os.open(os.path.join(root, INDEX_FOLDER), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
@@ -190,17 +228,22 @@ def _folder_fd(root: str) -> int:
 def _open_index(root: str, interface: str, flags: int, folder: int | None = None) -> int:
     """The interface's index, open, if it is a regular file of the index folder (neither a
     link nor a fifo, which would block a hit): OSError if not."""
+    return open_in_index(root, interface + INDEX_SUFFIX, flags, folder)
+
+
+def open_in_index(root: str, name: str, flags: int, folder: int | None = None) -> int:
+    """A file of the index folder, open, if it is a regular file: OSError if not."""
     own = folder is None
-    folder = _folder_fd(root) if folder is None else folder
+    folder = folder_fd(root) if folder is None else folder
     try:
         flags |= os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-        fd = os.open(interface + INDEX_SUFFIX, flags, SHARED_LOCK_MODE, dir_fd=folder)
+        fd = os.open(name, flags, SHARED_LOCK_MODE, dir_fd=folder)
     finally:
         if own:
             os.close(folder)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise OSError(errno.EINVAL, "not a regular file", interface + INDEX_SUFFIX)
+        raise OSError(errno.EINVAL, "not a regular file", name)
     return fd
 
 
@@ -223,7 +266,7 @@ def rewrite_index(
     rename. An index replaced since `read` is left as it is (another clear rewrote it)."""
     payload = b"".join(lines)
     try:
-        folder = _folder_fd(root)
+        folder = folder_fd(root)
     except FileNotFoundError:
         folder = None
     except OSError:
@@ -251,8 +294,9 @@ def _rewrite_in(folder: int, interface: str, payload: bytes, read: Read, shared:
             return False  # replaced since
         carried = [read.size if old is not None and read.inode else 0]
         if not payload and not _tail(old, carried, peek=True):  # nothing left: no index
-            with suppress(FileNotFoundError):
-                os.unlink(name, dir_fd=folder)
+            for gone in (name, interface + SNAPSHOT_SUFFIX):  # nor a snapshot of one
+                with suppress(FileNotFoundError):
+                    os.unlink(gone, dir_fd=folder)
             return True
 
         def write(temporary: str) -> None:

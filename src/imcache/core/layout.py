@@ -35,6 +35,9 @@ MEMO_FOLDER = "digests"  # the digest memo
 # name holds a dot: no interface folder is ever named like this folder, or the memo's.
 INDEX_FOLDER = "index"
 INDEX_SUFFIX = ".log"
+# Beside it, `index/<interface>.snapshot`: a scan's reading of the folder and its index, kept for
+# the next scan while the folder stays as it was (core/snapshot.py).
+SNAPSHOT_SUFFIX = ".snapshot"
 REMOTE_PROBES = "remote-probes.json"  # which remotes honour create-only writes (see below)
 ROOT_FILES = frozenset(
     {

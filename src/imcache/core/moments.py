@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import time
+from itertools import compress, repeat
+from operator import add, floordiv, ge, mod, or_
 
 
 def format_time(ns: int) -> str:
@@ -39,25 +41,44 @@ _MINUTES: list[str] = []  # second of the hour -> "MM:SS"
 
 
 def format_times(moments: list[int]) -> list[str]:
-    """`format_time` of each moment (a test holds them together): the common case, a whole
-    second of a settled hour already seen, without a call per moment."""
+    """`format_time` of each moment (a test holds them together), in C loops over the list
+    (`map` of operators and of the caches' lookups): the common case, a whole second of a
+    settled hour, needs no Python call per moment; the rest are made one by one."""
     if time.tzname is not _TZNAME[0]:
         format_time(0)  # forgets the zone `_ZONES` was about
-    zones, hours, minutes = _ZONES, _HOURS, _MINUTES or _minutes()
-    shown = []
-    for ns in moments:
-        whole = ns // 1_000_000_000
-        zone = zones.get(whole // 3600)
-        if zone is None or ns - whole * 1_000_000_000 >= 999_999_000:  # as format_time does
-            shown.append(format_time(ns))
-            continue
-        local = whole + zone[0]
-        day_hour = hours.get(local // 3600)
-        if day_hour is None:
-            shown.append(format_time(ns))
-            continue
-        shown.append(day_hour + minutes[local % 3600] + zone[1])
+    wholes = list(map(floordiv, moments, repeat(SECOND)))
+    hours = list(map(floordiv, wholes, repeat(3600)))
+    seen = set(hours)
+    for hour in seen.difference(_ZONES):
+        _zone_of(hour)
+    changing = {hour for hour in seen if _ZONES[hour] is None}  # its offset changes within it
+    zones = {hour: _ZONES[hour] or (0, "") for hour in seen}
+    offsets = {hour: zone[0] for hour, zone in zones.items()}
+    texts = {hour: zone[1] for hour, zone in zones.items()}
+    local = list(map(add, wholes, map(offsets.__getitem__, hours)))
+    local_hours = list(map(floordiv, local, repeat(3600)))
+    for local_hour in set(local_hours).difference(_HOURS):
+        _hour_text(local_hour)
+    minutes = _MINUTES or _minutes()
+    shown = list(
+        map(
+            add,
+            map(
+                add,
+                map(_HOURS.__getitem__, local_hours),
+                map(minutes.__getitem__, map(mod, local, repeat(3600))),
+            ),
+            map(texts.__getitem__, hours),
+        )
+    )
+    rounded = map(ge, map(mod, moments, repeat(SECOND)), repeat(999_999_000))  # as format_time
+    odd = map(changing.__contains__, hours) if changing else repeat(False)
+    for number in compress(range(len(moments)), map(or_, rounded, odd)):
+        shown[number] = format_time(moments[number])
     return shown
+
+
+SECOND = 10**9
 
 
 def _zone_of(hour: int) -> tuple[int, str] | None:

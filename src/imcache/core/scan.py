@@ -13,12 +13,12 @@ import gc
 import json
 import os
 import stat
-from itertools import chain, compress
+from itertools import compress
 from operator import attrgetter, itemgetter, methodcaller
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from imcache.core.datatype import datatype, field
-from imcache.core.entry import MARK_READ, mark_fields, record_inputs, tree_bytes
+from imcache.core.entry import MARK_READ, mark_fields, tree_bytes
 from imcache.core.errors import CacheError, ImcacheError, UsageError
 from imcache.core.index import Read, read_index
 from imcache.core.layout import (
@@ -34,6 +34,7 @@ from imcache.core.layout import (
     key_of_lock,
 )
 from imcache.core.moments import format_time as format_time  # where listings found it
+from imcache.core.snapshot import MIN_ENTRIES, Keeper, Kept, Listing
 from imcache.core.store import Store
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ def scan(store: Store) -> Scan:
 def _scan(store: Store) -> Scan:
     store.refuse_link()
     found = Scan()
+    keeper = Keeper(store.root)  # the moment before any folder's lstat: for its snapshots
     try:
         names = sorted(os.listdir(store.root))
     except FileNotFoundError:
@@ -95,7 +97,7 @@ def _scan(store: Store) -> Scan:
             continue
         info = os.lstat(path)
         if stat.S_ISDIR(info.st_mode):
-            _scan_interface(store.root, name, found)
+            _scan_interface(store.root, name, found, (info.st_ino, info.st_mtime_ns), keeper)
         else:
             found.strays.append(path)
     return found
@@ -135,29 +137,72 @@ def _kind(mode: int) -> str:
     return next((word for test, word in kinds if test(mode)), "something else")
 
 
-def _scan_interface(root: str, interface: str, found: Scan) -> None:
+def _scan_interface(
+    root: str, interface: str, found: Scan, state: tuple[int, int], keeper: Keeper
+) -> None:
     """An interface folder: its entries as its index describes them (no system call for each),
-    then whatever else its listing holds."""
+    then whatever else its listing holds; both as its snapshot kept them, while they hold."""
     folder = os.path.join(root, interface)
+    kept = keeper.load(interface)
+    since = None if kept is None else kept.since
+    if kept is not None and kept.folder == state:  # no name added or removed since it was kept
+        index = read_index(root, interface, since)
+        listing = kept.listing if _holds(kept.listing, index) else _list(folder, index)
+    else:  # the listing first, then the index: an entry published between has no folder listed
+        listed = _listed(folder)
+        index = read_index(root, interface, since)
+        listing = _sorted(listed, index)
+    found.indexes[interface] = index
+    prefix = folder + os.sep  # not os.path.join: a scan joins 100,000 names
+    uses, new, first, keys = index.uses, tuple.__new__, len(found.entries), listing.keys
+    found.entries += [  # Entry(...) in C: a tuple made directly, not through a Python __new__
+        new(Entry, (interface, key, prefix + key, uses.get(key, line[0]), *line))
+        for key, line in zip(keys, map(index.lines.__getitem__, keys), strict=True)
+    ]
+    found.linked_locks.update(map(prefix.__add__, listing.linked_locks))
+    found.unindexed[interface] = 0
+    rest = listing.rest
+    if rest and _scan_rest(prefix, interface, rest, set(listing.folders), set(), found):
+        found.entries[first:] = sorted(found.entries[first:], key=itemgetter(1))  # by key
+    if kept is None or listing is not kept.listing:
+        if keeper.settled(state[1]):
+            keeper.keep(interface, state, listing, index)
+    elif _parsed(index, kept) > max(MIN_ENTRIES, len(keys) // 4):  # many hits since it was kept
+        keeper.keep(interface, state, listing, index)
+
+
+def _holds(listing: Listing, index: Read) -> bool:
+    """Whether a listing kept still sorts the folder's names as the index now says: every
+    entry it names still has a line, and no other folder of it has gained one."""
+    has = index.lines.__contains__
+    return all(map(has, listing.keys)) and not any(map(has, listing.folders))
+
+
+def _parsed(index: Read, kept: Kept) -> int:
+    """How many lines this scan parsed of the index: those since the snapshot, or all."""
+    base = kept.since[0]
+    return index.total - base.total if index.lines is base.lines else index.total
+
+
+def _listed(folder: str) -> tuple[list[str], set[str], list[str]]:
+    """The folder's names, those of its real folders, and those that are links."""
     with os.scandir(folder) as listing:  # the listing's types, no stat: a link is no entry
         listed = list(listing)
     names = list(map(NAME, listed))  # map and compress: C loops over 200,000 names
     folders = set(compress(names, map(IS_FOLDER, listed)))
-    links = list(compress(names, map(IS_LINK, listed)))
-    index = found.indexes[interface] = read_index(root, interface)
-    indexed = sorted(folders.intersection(index.lines))
-    prefix = folder + os.sep  # not os.path.join: a scan joins 100,000 names
-    uses, new, first = index.uses, tuple.__new__, len(found.entries)
-    found.entries += [  # Entry(...) in C: a tuple made directly, not through a Python __new__
-        new(Entry, (interface, key, prefix + key, uses.get(key, line[0]), *line))
-        for key, line in zip(indexed, map(index.lines.__getitem__, indexed), strict=True)
-    ]
-    keys = set(indexed)  # the key folders listed: their locks are no strays
-    rest = set(names) - keys - {key + LOCK_SUFFIX for key in indexed}
-    found.linked_locks.update(prefix + name for name in links if name.endswith(LOCK_SUFFIX))
-    found.unindexed[interface] = 0
-    if rest and _scan_rest(prefix, interface, sorted(rest), folders, keys, found):
-        found.entries[first:] = sorted(found.entries[first:], key=itemgetter(1))  # by key
+    return names, folders, list(compress(names, map(IS_LINK, listed)))
+
+
+def _sorted(listed: tuple[list[str], set[str], list[str]], index: Read) -> Listing:
+    names, folders, links = listed
+    keys = sorted(folders.intersection(index.lines))
+    rest = sorted(set(names).difference(keys, [key + LOCK_SUFFIX for key in keys]))
+    linked_locks = [name for name in links if name.endswith(LOCK_SUFFIX)]
+    return Listing(keys, rest, sorted(folders.intersection(rest)), linked_locks)
+
+
+def _list(folder: str, index: Read) -> Listing:
+    return _sorted(_listed(folder), index)
 
 
 def _scan_rest(
@@ -264,73 +309,6 @@ def _older_entry(path: str, interface: str, key: str, used: int | None, mark: by
     size = int(size_line) if size_line.strip().isdigit() else tree_bytes(path)
     summary = rest[:-1] if rest.endswith(b"\n") and rest.count(b"\n") == 1 else None
     return Entry(interface, key, path, created if used is None else used, created, size, summary)
-
-
-def inputs_of(entry: Entry) -> dict[str, str]:
-    """The entry's inputs as its key fields show them: from its mark, else from its record
-    (an entry made before the mark held them, or a mark that is not ours)."""
-    if entry.summary is not None:
-        try:
-            inputs = json.loads(entry.summary)
-        except ValueError:
-            inputs = None
-        if _is_inputs(inputs):
-            return inputs  # type: ignore[no-any-return]
-    return record_inputs(read_record(entry))
-
-
-def inputs_of_all(entries: list[Entry]) -> list[dict[str, str]]:
-    """`inputs_of` of each entry: their marks' lines parsed as one JSON array (one call into
-    the decoder instead of 100,000), or one by one if any is not what a mark of ours holds."""
-    parsed = _parsed_summaries(entries)
-    return [inputs_of(entry) for entry in entries] if parsed is None else parsed
-
-
-def inputs_json_all(entries: list[Entry]) -> list[str]:
-    """Each entry's inputs as JSON text: its mark's line as it is, once all of them parse as
-    inputs (a mark's line is `json.dumps` of them: no need to decode and encode them again)."""
-    parsed = _parsed_summaries(entries)
-    if parsed is None:
-        return [json.dumps(inputs_of(entry)) for entry in entries]
-    if not b"".join(entry.summary or b"" for entry in entries).isascii():  # not json.dumps's
-        return [json.dumps(inputs) for inputs in parsed]
-    return [entry.summary.decode("ascii", "replace") for entry in entries]  # type: ignore[union-attr]
-
-
-def _parsed_summaries(entries: list[Entry]) -> list[dict[str, str]] | None:
-    summaries = [entry.summary for entry in entries]
-    if not all(summary is not None and summary[:1] == b"{" for summary in summaries):
-        return None
-    try:
-        # Joined by a newline, which no JSON string holds raw: a damaged mark that ends inside
-        # a string cannot be closed by the next one (the two read as one entry's inputs).
-        parsed = json.loads(b"[" + b",\n".join(summaries) + b"]")  # type: ignore[arg-type]
-    except ValueError:
-        return None
-    if not isinstance(parsed, list) or len(parsed) != len(entries):
-        return None
-    try:  # every one an object of strings (_is_inputs), without a Python call per entry
-        kinds = set(map(type, chain.from_iterable(map(dict.values, parsed))))
-    except TypeError:  # not all of them objects
-        return None
-    return parsed if kinds <= {str} else None
-
-
-def _is_inputs(inputs: Any) -> bool:
-    return isinstance(inputs, dict) and all(isinstance(v, str) for v in inputs.values())
-
-
-def named_digests(entries: list[Entry]) -> set[str]:
-    """The digests the entries' inputs name (`file 'x' xxh3:D`, companions alike): from their
-    marks, else from their records (an entry made before the mark held them)."""
-    import re  # only for a clear
-
-    shown = [entry.summary or _record_fields(entry) for entry in entries]
-    return {match.decode() for match in re.findall(rb"xxh3:([0-9a-f]{32})", b"\n".join(shown))}
-
-
-def _record_fields(entry: Entry) -> bytes:
-    return json.dumps(read_record(entry).get("key_fields", [])).encode()
 
 
 # --- one entry ----------------------------------------------------------------------------------
