@@ -10,6 +10,8 @@ import pytest
 
 from imcache.core import removal
 from imcache.core.clear import Policy, clear
+from imcache.core.errors import ImcacheError
+from imcache.core.files import Deleter
 from imcache.core.scan import scan
 from imcache.core.store import Store
 from tests.cache_entries import EntryMaker, clone_entries, ok_json
@@ -70,3 +72,53 @@ def test_an_entry_that_became_a_link_is_never_followed(
     assert (elsewhere / made.out).is_file()
     ok_json("clear", "--all")
     assert (elsewhere / made.out).is_file()
+
+
+def test_a_command_s_large_clear_sets_half_aside_in_a_forked_process(
+    make_entry: EntryMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fork` (what `imcache clear` asks): the same entries go as one by one, half of them
+    renamed aside by another process (its pid in their names), and all deleted by this one."""
+    made = make_entry("merged.nii")
+    clone_entries(made, 1500)
+    store = Store(str(made.path.parent.parent))
+    before = {(e.interface, e.key): e.last_used_ns for e in scan(store).entries}
+    set_aside: list[str] = []
+    real_add = Deleter.add
+    monkeypatch.setattr(
+        Deleter, "add", lambda self, path: (set_aside.append(path), real_add(self, path))
+    )
+    import time
+
+    bound = time.time_ns() - 5 * DAY_NS
+    report = clear(store, Policy(before_ns=bound), dry_run=False, fork=True)
+    wanted = {name for name, used in before.items() if used < bound}
+    assert {(e.interface, e.key) for e in report.removed} == wanted
+    assert len(wanted) > removal.PARALLEL_FROM
+    pids = {os.path.basename(path).split("-")[1].split(".")[0] for path in set_aside}
+    assert len(pids) == 2 and str(os.getpid()) in pids, pids
+    assert len(set_aside) == len(wanted)
+    assert {(e.interface, e.key) for e in scan(store).entries} == set(before) - wanted
+    assert not [p for p in Path(store.root).glob("*/*.deleting-*")], "all deleted (foreground)"
+
+
+def test_an_error_of_the_forked_half_is_raised_by_the_clear(
+    make_entry: EntryMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = make_entry("merged.nii")
+    clone_entries(made, 1200)
+    store = Store(str(made.path.parent.parent))
+    parent = os.getpid()
+    real = removal.remove_entry
+
+    def failing(*args: object, **kwargs: object) -> removal.Removal:
+        if os.getpid() != parent:
+            raise ImcacheError(
+                "cannot remove x: Permission denied", "check the cache's permissions"
+            )
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(removal, "remove_entry", failing)
+    with pytest.raises(ImcacheError, match="cannot remove x") as raised:
+        clear(store, Policy(everything=True), dry_run=False, fork=True)
+    assert raised.value.hint == "check the cache's permissions"
