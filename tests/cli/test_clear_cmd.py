@@ -165,6 +165,20 @@ def test_a_large_clear_returns_once_its_entries_are_gone_and_their_files_follow(
     assert sorted(p.name for p in cache_root.glob("*/*") if p.is_dir()) == []
 
 
+def test_a_large_clear_s_lock_files_go_with_its_entries_files(
+    make_entry: EntryMaker, cache_root: Path
+) -> None:
+    """The clear leaves the lock files of what it set aside to its deleter (a system call
+    each, 10,000 in a large clear): once that is done, none is left."""
+    large_cache(make_entry)
+    assert len(list(cache_root.glob("*/*.lock"))) == MANY
+    done = run_imcache("clear", "--all", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["deleting_in_background"] == MANY
+    wait_for_deleters(cache_root)
+    assert sorted(cache_root.glob("*/*.lock")) == []
+
+
 def test_a_caller_capturing_the_clears_output_is_not_held_by_the_deleter(
     make_entry: EntryMaker, cache_root: Path
 ) -> None:

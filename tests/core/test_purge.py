@@ -4,6 +4,7 @@ when it cannot be handed them, the clear deletes them itself."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from tests.cache_entries import (
     big_tree,
     clone_entries,
     deleters,
+    held_elsewhere,
     release_own_holds,
     set_aside,
     set_aside_trees,
@@ -162,3 +164,44 @@ def test_ctrl_c_of_the_clears_process_group_leaves_the_deleter_working(
         if shell.stdout is not None:
             shell.stdout.close()
     wait_for_deleters(cache_root)
+
+
+def _locks_of(trees: list[Path]) -> list[Path]:
+    """The lock file of each set-aside tree's key, made as a run leaves one."""
+    locks = [tree.parent / f"{tree.name.split('.')[0]}.lock" for tree in trees]
+    for lock in locks:
+        lock.touch()
+    return locks
+
+
+@pytest.mark.parametrize("interpreter", ["real", "/bin/false"])
+def test_lock_files_left_by_a_large_clear_go_after_the_trees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interpreter: str
+) -> None:
+    """`Deleter.locks`: the detached deleter, or the foreground when it cannot start one,
+    drops each set-aside entry's lock file, but one a run holds or whose key is back."""
+    root = tmp_path / "imcache_mem"
+    trees = set_aside_trees(root, BACKGROUND_OVER + 3)
+    locks = _locks_of(trees)
+    (trees[1].parent / trees[1].name.split(".")[0]).mkdir()  # its key has an entry again
+    with held_elsewhere(locks[0], fcntl.LOCK_SH, tmp_path / "ready"):  # a run of its key
+        if interpreter != "real":  # (the holder started with the real one)
+            monkeypatch.setattr(sys, "executable", interpreter)
+        with Deleter(background_root=str(root)) as deleter:
+            deleter.locks = True
+            for path in trees:
+                deleter.add(str(path))
+        wait_until(lambda: not any(p.exists() for p in trees) and not deleters(root), "deleted")
+        assert [lock for lock in locks if lock.exists()] == locks[:2]
+
+
+def test_lock_files_stay_where_the_clear_dropped_them_itself(tmp_path: Path) -> None:
+    """Without `Deleter.locks` (a small clear, `--wait`, the Python API) the deleter leaves
+    lock files alone: the clear dropped its own, and any left are a later clear's to judge."""
+    root = tmp_path / "imcache_mem"
+    trees = set_aside_trees(root, 3)
+    locks = _locks_of(trees)
+    with Deleter() as deleter:
+        for path in trees:
+            deleter.add(str(path))
+    assert all(lock.exists() for lock in locks) and not any(p.exists() for p in trees)

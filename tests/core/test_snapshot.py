@@ -233,3 +233,14 @@ def test_a_clear_that_empties_an_interface_drops_its_snapshot(make_entry: EntryM
     ok("clear", "--all")
     assert not _kept(made).exists()
     assert not Path(index_path(str(_root(made)), MRCAT)).exists()
+
+
+def test_a_real_clear_keeps_no_snapshot_a_dry_run_does(make_entry: EntryMaker) -> None:
+    """A real clear changes the folders it lists: a snapshot of them would be out of date at
+    once (and writing it would cost the clear the time it saves the next scan)."""
+    made = make_entry("merged.nii")
+    _settle(made)
+    ok("clear", "--older-than", "30d")
+    assert not _kept(made).exists()
+    ok("clear", "--older-than", "30d", "--dry-run")
+    assert _kept(made).is_file()

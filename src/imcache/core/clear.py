@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import os
 import time
+from collections import Counter
 from collections.abc import Collection, Iterator
 from operator import attrgetter
 
@@ -25,11 +26,10 @@ from imcache.core.layout import (
     is_failed,
     is_key,
     key_of_leftover,
-    key_of_lock,
     lock_name,
     private_owner,
 )
-from imcache.core.lock import EntryLock, held_elsewhere
+from imcache.core.lock import EntryLock, drop_orphan_lock, held_elsewhere
 from imcache.core.lock_census import held_in
 from imcache.core.memo_upkeep import prune_memo
 from imcache.core.removal import Removal, remove_entry, remove_many
@@ -54,6 +54,14 @@ class Policy:
         if self.everything:
             return True
         return self.before_ns is not None and entry.last_used_ns < self.before_ns
+
+    def split(self, in_order: list[Entry]) -> tuple[list[Entry], list[Entry]]:
+        """The entries `selects` takes and those it leaves, of entries sorted by last use: a
+        time bound takes a prefix, found by one bisect (not a call per entry of 100,000)."""
+        if self.everything or self.before_ns is None:
+            return (in_order, []) if self.everything else ([], in_order)
+        at = bisect.bisect_left(in_order, self.before_ns, key=LAST_USE)
+        return in_order[:at], in_order[at:]
 
     def still_selects(self, entry: Entry) -> bool:
         """As `selects`, by the entry's last use as its mark says now (`used_now`)."""
@@ -117,15 +125,15 @@ def clear(
 def _clear(
     store: Store, policy: Policy, dry_run: bool, now_ns: int | None, deleter: Deleter, fork: bool
 ) -> ClearReport:
-    found = scan(store)
+    found = scan(store, keep=dry_run)  # a real clear changes the folders it lists
     report = ClearReport(strays=found.strays, dry_run=dry_run)
     now = time.time_ns() if now_ns is None else now_ns
-    total = sum(entry.bytes for entry in found.entries)
+    total = sum(map(attrgetter("bytes"), found.entries))
     held = _HeldLocks(store, found.indexes, found.linked_locks) if dry_run else None
     rest = found.entries  # what the loop below files
     if held is None and policy.max_bytes is None:  # each entry chosen on its own: side by side
-        in_order = sorted(found.entries, key=attrgetter("last_used_ns"))  # as the report lists
-        chosen = [entry for entry in in_order if policy.selects(entry) or report.keep(entry)]
+        chosen, kept = policy.split(sorted(found.entries, key=LAST_USE))  # as the report lists
+        report.kept.extend(kept)
         outcomes = remove_many(store, chosen, policy.still_selects, deleter, fork=fork)
         for entry, outcome in zip(chosen, outcomes, strict=True):
             report.note(entry, outcome)
@@ -151,7 +159,7 @@ def _clear(
             report.swept.append(path)
     if not dry_run:
         for path in found.orphan_locks:
-            _drop_orphan_lock(path)
+            drop_orphan_lock(path)
         rewritten = _tidy_indexes(store, found, report.kept + report.in_use + report.not_yours)
         _note_removed(store, [e for e in report.removed if e.interface not in rewritten])
     _bound_logs(store, report, now)
@@ -172,18 +180,24 @@ def _tidy_indexes(store: Store, found: Scan, left: list[Entry]) -> set[str]:
     """Rewrite an interface's index when most of its lines are of entries gone (it stays
     bounded), or when the scan read marks that a line would have served (entries made before
     the index, or whose line was lost): the lines of the entries left, nothing else."""
+    counts = Counter(e.interface for e in left if e.mark_inode and e.summary is not None)
+    redo = {  # most lines of entries gone, or marks read that a line would have served
+        interface
+        for interface, index in found.indexes.items()
+        if index.total > 2 * counts[interface] + INDEX_SLACK
+        or (index.total and not counts[interface])
+        or found.unindexed.get(interface)
+    }
+    if not redo:  # the common case: no list of the 100,000 entries left is made
+        return set()
     by_interface: dict[str, list[Entry]] = {}
     for entry in left:
-        if entry.mark_inode and entry.summary is not None:
+        if entry.interface in redo and entry.mark_inode and entry.summary is not None:
             by_interface.setdefault(entry.interface, []).append(entry)
     shared = store.is_shared()
     rewritten: set[str] = set()  # their removed entries' lines are gone with the rest
-    for interface, index in found.indexes.items():
-        entries = by_interface.get(interface, [])
-        lines = index.total
-        stale = lines > 2 * len(entries) + INDEX_SLACK or (lines and not entries)
-        if not (stale or found.unindexed.get(interface)):
-            continue
+    for interface in sorted(redo):
+        index, entries = found.indexes[interface], by_interface.get(interface, [])
         entries.sort(key=attrgetter("key"))
         if rewrite_index(store.root, interface, map(_lines_of, entries), index, shared=shared):
             rewritten.add(interface)
@@ -206,13 +220,6 @@ def _bound_logs(store: Store, report: ClearReport, now_ns: int) -> None:
     report.memo_pruned, report.memo_freed = prune_memo(
         memo, lambda: named_digests(left), now_ns, report.dry_run
     )
-
-
-def _drop_orphan_lock(path: str) -> None:
-    lock = EntryLock(path)
-    if lock.try_exclusive():
-        key_dir = os.path.join(os.path.dirname(path), key_of_lock(os.path.basename(path)) or "")
-        lock.release(unlink=not os.path.isdir(key_dir))
 
 
 class _LeastRecentFirst:

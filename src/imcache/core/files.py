@@ -153,6 +153,7 @@ class Deleter:
         self.background_root = background_root
         self.paths: list[str] = []
         self.in_background = 0
+        self.locks = False  # the entries' lock files are left to drop after their trees
 
     def add(self, path: str) -> None:
         self.paths.append(path)
@@ -168,10 +169,14 @@ class Deleter:
         if self.background_root is not None and len(paths) > BACKGROUND_OVER:
             from imcache.core.purge import hand_over  # a large clear only
 
-            if hand_over(self.background_root, paths):
+            if hand_over(self.background_root, paths):  # which drops their lock files too
                 self.in_background += len(paths)
                 return
         remove_shared(paths, self.threads)
+        if self.locks:
+            from imcache.core.purge import drop_locks_of
+
+            drop_locks_of(paths)
 
 
 def remove_shared(paths: list[str], threads: int) -> None:

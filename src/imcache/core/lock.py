@@ -24,6 +24,7 @@ import fcntl
 import os
 
 from imcache.core.files import suppress
+from imcache.core.layout import key_of_lock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -341,3 +342,12 @@ def _conflict(fd: int) -> bool:
         return exc.errno not in _NO_LOCKS_HERE  # a mount without locks: nobody holds any
     held: int = struct.unpack_from("h", answer)[0]
     return held != fcntl.F_UNLCK
+
+
+def drop_orphan_lock(path: str) -> None:
+    """Remove the lock file of an entry that is gone, under its lock (a run holding it, or one
+    whose entry is back, keeps it)."""
+    lock = EntryLock(path)
+    if lock.try_exclusive():
+        key_dir = os.path.join(os.path.dirname(path), key_of_lock(os.path.basename(path)) or "")
+        lock.release(unlink=not os.path.isdir(key_dir))

@@ -20,7 +20,7 @@ import os
 import sys
 
 from imcache.core.files import is_real_folder, remove_shared
-from imcache.core.layout import DELETING, LEFTOVER_PATTERN
+from imcache.core.layout import DELETING, LEFTOVER_PATTERN, lock_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -87,6 +87,27 @@ def acceptable(root: str, paths: list[str]) -> list[str]:
     return kept
 
 
+def drop_locks_of(paths: list[str]) -> None:
+    """The lock files of the entries set aside at `paths`, which their clear left (a large
+    one: `Deleter.locks`): each removed under its lock, unless a run holds it or the key has
+    an entry again (`drop_orphan_lock`). Only a regular file: a link is asked of by a clear."""
+    import stat
+
+    from imcache.core.lock import drop_orphan_lock
+
+    for path in paths:
+        found = LEFTOVER_PATTERN.fullmatch(os.path.basename(path))
+        if found is None or found.group(2) != DELETING:
+            continue
+        lock = os.path.join(os.path.dirname(path), lock_name(found.group(1)))
+        try:
+            regular = stat.S_ISREG(os.lstat(lock).st_mode)
+        except OSError:  # dropped already (another clear), or never there
+            continue
+        if regular:
+            drop_orphan_lock(lock)
+
+
 def read_paths(payload: bytes) -> list[str]:
     """NUL-terminated paths; a last one with no NUL (its sender cut short) is dropped."""
     return [os.fsdecode(raw) for raw in payload.split(b"\0")[:-1] if raw]
@@ -126,6 +147,7 @@ def _delete_detached(root: str, paths: list[str]) -> NoReturn:
         os.chdir("/")
         doomed = [path for path in acceptable(root, paths) if is_real_folder(path)]
         remove_shared(doomed, threads=2)
+        drop_locks_of(doomed)
     finally:
         os._exit(0)  # never back into the parent's code; nothing of its to flush
 

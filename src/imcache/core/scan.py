@@ -69,22 +69,24 @@ class Scan:
     )  # interface -> entries a line would serve
 
 
-def scan(store: Store) -> Scan:
+def scan(store: Store, *, keep: bool = True) -> Scan:
+    """What the cache holds now. `keep`: write the snapshots worth writing (not a scan that is
+    about to change the folders: a real clear's, whose snapshots would be out of date at once)."""
     # No cyclic garbage collection while 100,000 entries are made: each pass walks every tuple
     # made so far, and none of them is garbage (a quarter of a large scan's time went to it).
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _scan(store)
+        return _scan(store, keep)
     finally:
         if collecting:
             gc.enable()
 
 
-def _scan(store: Store) -> Scan:
+def _scan(store: Store, keep: bool) -> Scan:
     store.refuse_link()
     found = Scan()
-    keeper = Keeper(store.root)  # the moment before any folder's lstat: for its snapshots
+    keeper = Keeper(store.root, keep)  # the moment before any folder's lstat: for snapshots
     try:
         names = sorted(os.listdir(store.root))
     except FileNotFoundError:
@@ -167,7 +169,7 @@ def _scan_interface(
     if kept is None or listing is not kept.listing:
         if keeper.settled(state[1]):
             keeper.keep(interface, state, listing, index)
-    elif _parsed(index, kept) > max(MIN_ENTRIES, len(keys) // 4):  # many hits since it was kept
+    elif _parsed(index, kept) > max(MIN_ENTRIES, len(keys) // 16):  # many hits since it was kept
         keeper.keep(interface, state, listing, index)
 
 

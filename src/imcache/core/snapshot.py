@@ -64,8 +64,9 @@ class Kept(NamedTuple):
 class Keeper:
     """A scan's snapshots: loaded where trusted, written where worth it (`keep`)."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, writes: bool = True) -> None:
         self.root = root
+        self.writes = writes  # else it only loads
         self.started_ns = time.time_ns()  # before any lstat of the scan's folders
         self._trusted: bool | None = None
 
@@ -93,7 +94,9 @@ class Keeper:
 
     def keep(self, interface: str, folder: tuple[int, int], listing: Listing, index: Read) -> None:
         """Write the interface's snapshot (best effort: a read-only cache keeps none)."""
-        if len(listing.keys) < MIN_ENTRIES or not index.inode or not self.trusted():
+        if not self.writes or len(listing.keys) < MIN_ENTRIES or not index.inode:
+            return
+        if not self.trusted():
             return
         check = end_check(self.root, interface, index)
         if check is None:  # rewritten since it was read
