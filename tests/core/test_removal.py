@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from imcache.core import removal
 from imcache.core.clear import Policy, clear
 from imcache.core.errors import ImcacheError
 from imcache.core.files import Deleter
+from imcache.core.layout import USED_MARK
 from imcache.core.scan import scan
 from imcache.core.store import Store
 from tests.cache_entries import EntryMaker, clone_entries, ok_json
@@ -122,3 +124,34 @@ def test_an_error_of_the_forked_half_is_raised_by_the_clear(
     with pytest.raises(ImcacheError, match="cannot remove x") as raised:
         clear(store, Policy(everything=True), dry_run=False, fork=True)
     assert raised.value.hint == "check the cache's permissions"
+
+
+def test_a_dry_run_asks_half_its_marks_in_a_forked_process(
+    make_entry: EntryMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fork`: a dry run's marks are asked by two processes (`map_in_two`), and say what one
+    would: an entry whose mark was touched by hand (the index says 80 days) is kept, in
+    either half."""
+    made = make_entry("merged.nii")
+    clone_entries(made, 1500)
+    store = Store(str(made.path.parent.parent))
+    bound = time.time_ns() - 5 * DAY_NS
+    old = sorted(scan(store).entries, key=lambda e: e.last_used_ns)[: removal.PARALLEL_FROM + 200]
+    touched = {e.key for e in old[::97]}  # spread over both halves
+    for entry in old[::97]:
+        os.utime(os.path.join(entry.path, USED_MARK))
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def counting_fork() -> int:
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counting_fork)
+    forked = clear(store, Policy(before_ns=bound), dry_run=True, fork=True)
+    assert forks == [1]
+    alone = clear(store, Policy(before_ns=bound), dry_run=True)
+    assert forks == [1]
+    assert [e.key for e in forked.removed] == [e.key for e in alone.removed]
+    assert len(forked.kept) == len(alone.kept) and len(forked.removed) > removal.PARALLEL_FROM
+    assert not touched & {e.key for e in forked.removed} and len(touched) > 10

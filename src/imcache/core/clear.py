@@ -12,6 +12,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Collection, Iterator
+from functools import partial
 from operator import attrgetter
 
 from imcache.core.datatype import datatype, field
@@ -32,7 +33,7 @@ from imcache.core.layout import (
 from imcache.core.lock import EntryLock, drop_orphan_lock, held_elsewhere
 from imcache.core.lock_census import held_in
 from imcache.core.memo_upkeep import prune_memo
-from imcache.core.removal import Removal, remove_entry, remove_many
+from imcache.core.removal import Removal, map_in_two, remove_entry, remove_many
 from imcache.core.scan import Entry, Scan, lock_inodes, scan, used_now
 from imcache.core.stats import Compaction, compact_events
 from imcache.core.store import Store
@@ -131,10 +132,13 @@ def _clear(
     total = sum(map(attrgetter("bytes"), found.entries))
     held = _HeldLocks(store, found.indexes, found.linked_locks) if dry_run else None
     rest = found.entries  # what the loop below files
-    if held is None and policy.max_bytes is None:  # each entry chosen on its own: side by side
+    if policy.max_bytes is None:  # each entry chosen on its own: side by side
         chosen, kept = policy.split(sorted(found.entries, key=LAST_USE))  # as the report lists
         report.kept.extend(kept)
-        outcomes = remove_many(store, chosen, policy.still_selects, deleter, fork=fork)
+        if held is None:
+            outcomes = remove_many(store, chosen, policy.still_selects, deleter, fork=fork)
+        else:
+            outcomes = _would_remove_many(held, chosen, policy, fork)
         for entry, outcome in zip(chosen, outcomes, strict=True):
             report.note(entry, outcome)
         rest = []  # all filed
@@ -287,6 +291,36 @@ def _would_remove(held: _HeldLocks, entry: Entry, policy: Policy, over: bool) ->
     except FileNotFoundError:
         return Removal.GONE
     return Removal.IN_USE if held(entry) else Removal.REMOVED
+
+
+def _would_remove_many(
+    held: _HeldLocks, entries: list[Entry], policy: Policy, fork: bool
+) -> list[Removal]:
+    """`_would_remove` of each entry a time bound chose, their marks asked side by side
+    (`map_in_two`: 80,000 stat calls), or none asked where every entry goes (`--all`)."""
+    if policy.everything or policy.before_ns is None:
+        selected: list[bool | None] = [policy.everything] * len(entries)
+    else:
+        bound = policy.before_ns
+        selected = map_in_two(partial(_used_before, bound=bound), entries, fork)
+    return [
+        Removal.GONE
+        if chosen is None
+        else Removal.KEPT
+        if not chosen
+        else Removal.IN_USE
+        if held(entry)
+        else Removal.REMOVED
+        for entry, chosen in zip(entries, selected, strict=True)
+    ]
+
+
+def _used_before(entry: Entry, bound: int) -> bool | None:
+    """Whether the entry's mark says it was last used before `bound` (None: it is gone)."""
+    try:
+        return used_now(entry) < bound
+    except FileNotFoundError:
+        return None
 
 
 def _remove(store: Store, entry: Entry, policy: Policy, over: bool, deleter: Deleter) -> Removal:

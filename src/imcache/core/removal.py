@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from enum import Enum
 from functools import partial
+from typing import TypeVar
 
 from imcache.core.errors import ImcacheError
 from imcache.core.files import BACKGROUND_OVER, Deleter, is_real_folder
@@ -20,6 +21,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     Half = Callable[[list[int], Deleter], None]  # removes those entries, into that deleter
+
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Removal(Enum):
@@ -141,6 +146,42 @@ def _side_by_side_forked(
         outcomes[number] = Removal(value)
     for path in set_aside:
         deleter.add(path)
+
+
+def map_in_two(function: Callable[[T], R], items: list[T], fork: bool) -> list[R]:
+    """`[function(item) for item in items]`, the second half in a forked child where `fork`
+    allows it (a command's process: `_may_fork`) and there are many: a dry run's stat of
+    80,000 marks, each process with its own interpreter lock. The results come back pickled;
+    what the child raised is raised here."""
+    if not (fork and len(items) > PARALLEL_FROM and _may_fork()):
+        return list(map(function, items))
+    import pickle
+
+    middle = len(items) // 2
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # never returns
+        os.close(reader)
+        try:
+            report: object = list(map(function, items[middle:]))
+        except BaseException as exc:
+            report = exc if isinstance(exc, ImcacheError) else RuntimeError(repr(exc))
+        try:
+            with open(writer, "wb") as pipe:
+                pipe.write(pickle.dumps(report))
+        finally:
+            os._exit(0)
+    os.close(writer)
+    try:
+        mine = list(map(function, items[:middle]))
+    finally:
+        with open(reader, "rb") as pipe:
+            sent = pipe.read()
+        os.waitpid(child, 0)
+    theirs = pickle.loads(sent) if sent else RuntimeError("the second process died")
+    if isinstance(theirs, BaseException):
+        raise theirs
+    return mine + theirs  # type: ignore[no-any-return]
 
 
 def _halves(entries: list[Entry]) -> tuple[list[int], list[int]]:
