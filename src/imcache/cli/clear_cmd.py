@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from imcache.cli.common import count, say
+from imcache.cli.fast import keep_until_exit
 from imcache.cli.options import (
     emit_json,
     entries_json_parts,
@@ -82,7 +83,7 @@ def clear_cmd(
     # Entries leave the cache at once; the files of a large clear's are deleted by a detached
     # process unless --wait (a dry run sets nothing aside, so it never starts one).
     deleter = Deleter() if wait or dry_run else Deleter(background_root=store.root)
-    report = clear(store, policy, dry_run, deleter=deleter, fork=True)
+    report = keep_until_exit(clear(store, policy, dry_run, deleter=deleter, fork=True))
     _render(report, quiet, as_json, deleter.in_background)
 
 

@@ -8,6 +8,7 @@ import sys
 import click
 
 from imcache.cli.common import on_terminal
+from imcache.cli.fast import keep_until_exit
 from imcache.cli.options import (
     console,
     emit_json,
@@ -30,7 +31,7 @@ from imcache.core.store import Store
 @pass_store
 def ls(store: Store, pattern: str | None, as_json: bool) -> None:
     """List entries: interface, key, size, created, last used (PATTERN: interface glob or part)."""
-    entries = scan(store).entries
+    entries = keep_until_exit(scan(store)).entries  # freed by no one: the process ends
     if pattern:
         wanted = pattern.lower()
         entries = [
