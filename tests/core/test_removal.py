@@ -85,11 +85,14 @@ def test_a_command_s_large_clear_sets_half_aside_in_a_forked_process(
     clone_entries(made, 1500)
     store = Store(str(made.path.parent.parent))
     before = {(e.interface, e.key): e.last_used_ns for e in scan(store).entries}
-    set_aside: list[str] = []
-    real_add = Deleter.add
-    monkeypatch.setattr(
-        Deleter, "add", lambda self, path: (set_aside.append(path), real_add(self, path))
-    )
+    set_aside: list[str] = []  # what the clear's deleter was given to delete
+    real_finish = Deleter.finish
+
+    def finishing(self: Deleter) -> None:
+        set_aside.extend(self.paths)
+        real_finish(self)
+
+    monkeypatch.setattr(Deleter, "finish", finishing)
     import time
 
     bound = time.time_ns() - 5 * DAY_NS

@@ -71,7 +71,7 @@ def remove_many(
     if not halves[1]:
         remove(halves[0], deleter)
     elif fork and _may_fork():
-        _side_by_side_forked(halves, remove, outcomes, deleter)
+        _side_by_side_forked(halves[0] + halves[1], remove, outcomes, deleter)
     else:
         _side_by_side_threads(halves, remove, deleter)
     return outcomes  # type: ignore[return-value]
@@ -107,45 +107,20 @@ def _side_by_side_threads(
 
 
 def _side_by_side_forked(
-    halves: tuple[list[int], list[int]],
-    remove: Half,
-    outcomes: list[Removal | None],
-    deleter: Deleter,
+    numbers: list[int], remove: Half, outcomes: list[Removal | None], deleter: Deleter
 ) -> None:
-    """The second half in a forked child, which sends back what became of each entry and the
-    folders it set aside (the parent's deleter deletes them), or what it raised."""
-    import pickle  # what an ImcacheError crosses in whole (errors.py)
+    """`remove` of the entries at `numbers`, the second half in a forked child (`map_in_two`):
+    each entry's outcome, and the folder it set aside for the parent's deleter to delete."""
 
-    reader, writer = os.pipe()
-    child = os.fork()
-    if child == 0:  # never returns: the child's half, its report, and out
-        os.close(reader)
-        try:
-            mine = Deleter()  # collects only: the parent deletes
-            remove(halves[1], mine)
-            report: object = ([outcomes[n].value for n in halves[1]], mine.paths)  # type: ignore[union-attr]
-        except BaseException as exc:
-            report = exc if isinstance(exc, ImcacheError) else RuntimeError(repr(exc))
-        try:
-            with open(writer, "wb") as pipe:
-                pipe.write(pickle.dumps(report))
-        finally:
-            os._exit(0)
-    os.close(writer)
-    try:
-        remove(halves[0], deleter)
-    finally:
-        with open(reader, "rb") as pipe:
-            sent = pipe.read()
-        os.waitpid(child, 0)
-    report = pickle.loads(sent) if sent else RuntimeError("the clear's second process died")
-    if isinstance(report, BaseException):
-        raise report
-    values, set_aside = report
-    for number, value in zip(halves[1], values, strict=True):
-        outcomes[number] = Removal(value)
-    for path in set_aside:
-        deleter.add(path)
+    def one(number: int) -> tuple[Removal, list[str]]:
+        aside = Deleter()  # collects only
+        remove([number], aside)
+        return outcomes[number], aside.paths  # type: ignore[return-value]
+
+    for number, (outcome, paths) in zip(numbers, map_in_two(one, numbers, True), strict=True):
+        outcomes[number] = outcome
+        for path in paths:
+            deleter.add(path)
 
 
 def map_in_two(function: Callable[[T], R], items: list[T], fork: bool) -> list[R]:
