@@ -42,6 +42,15 @@ def _settle(made: Made) -> None:
     os.utime(folder, ns=(past, past))
 
 
+def _two_kept(make_entry: EntryMaker) -> tuple[Made, Made]:
+    """Two entries in a settled folder, and the snapshot a scan kept of them."""
+    made, other = make_entry("merged.nii"), make_entry("other.nii")
+    _settle(made)
+    scan(Store(str(_root(made))))
+    assert _kept(made).is_file()
+    return made, other
+
+
 def _seen(found: Scan) -> tuple[object, ...]:
     """All a scan found, as a listing or a clear use it."""
     return (
@@ -101,11 +110,7 @@ def test_a_folder_that_changed_just_now_is_not_kept(make_entry: EntryMaker) -> N
 def test_an_entry_removed_by_hand_is_not_listed_from_the_snapshot(
     make_entry: EntryMaker,
 ) -> None:
-    made = make_entry("merged.nii")
-    other = make_entry("other.nii")
-    _settle(made)
-    scan(Store(str(_root(made))))
-    assert _kept(made).is_file()
+    made, other = _two_kept(make_entry)
     shutil.rmtree(other.path)  # under imcache's nose: the folder's mtime moves
     assert [e.key for e in scan(Store(str(_root(made)))).entries] == [made.key]
     assert [row["key"] for row in ok_json("ls")] == [made.key]
@@ -124,10 +129,7 @@ def test_a_new_entry_is_listed_after_the_snapshot(make_entry: EntryMaker) -> Non
 def test_uses_appended_since_are_read_on_top_of_it(
     make_entry: EntryMaker,
 ) -> None:
-    made = make_entry("merged.nii")
-    other = make_entry("other.nii")
-    _settle(made)
-    scan(Store(str(_root(made))))
+    made, other = _two_kept(make_entry)
     use_days_ago(made, 40)  # as a hit notes a use: a line appended to the index
     use_days_ago(other, 3)
     found = _scan_unlisted(made)
@@ -193,10 +195,7 @@ def test_a_snapshot_not_to_be_trusted_is_not_read(
     """One that lies (an entry removed by hand, the folder's mtime put back by hand): read, it
     would list the entry; damaged, writable by others, in a shared cache or made by another
     Python, it is not read at all."""
-    made = make_entry("merged.nii")
-    other = make_entry("other.nii")
-    _settle(made)
-    scan(Store(str(_root(made))))
+    made, other = _two_kept(make_entry)
     folder = made.path.parent
     before = os.stat(folder)
     shutil.rmtree(other.path)

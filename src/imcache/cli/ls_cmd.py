@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import sys
+from collections.abc import Iterator
 
 import click
 
@@ -12,7 +13,6 @@ from imcache.cli.fast import keep_until_exit
 from imcache.cli.options import (
     console,
     emit_json,
-    entries_json,
     entries_json_parts,
     entry_json,
     human_bytes,
@@ -40,7 +40,7 @@ def ls(store: Store, pattern: str | None, as_json: bool) -> None:
             if fnmatch.fnmatchcase(e.interface.lower(), wanted) or wanted in e.interface.lower()
         ]
     if as_json and len(entries) > 1000:  # compact, as emit_json prints a long list
-        for part in entries_json_parts(entries, inputs_json_all(entries)):
+        for part in _json_parts(entries):
             click.echo(part, nl=False)
         click.echo()
         return
@@ -66,7 +66,12 @@ def ls(store: Store, pattern: str | None, as_json: bool) -> None:
 def _json_rows(entries: list[Entry]) -> str:
     """What `emit_json([entry_json(e) | {"inputs": ...} ...], compact=True)` prints (a test
     holds them together): the inputs spliced in as their marks hold them."""
-    return entries_json(entries, inputs_json_all(entries))
+    return "".join(_json_parts(entries))
+
+
+def _json_parts(entries: list[Entry]) -> Iterator[str]:
+    """`_json_rows` in the parts `ls --json` writes one by one."""
+    return entries_json_parts(entries, inputs_json_all(entries))
 
 
 def _table(entries: list[Entry]) -> None:

@@ -96,7 +96,7 @@ class Keeper:
         """Write the interface's snapshot (best effort: a read-only cache keeps none)."""
         if not self.writes or len(listing.keys) < MIN_ENTRIES or not index.inode:
             return
-        if not self.trusted():
+        if not self.trusted():  # asked last: it reads the mount table
             return
         check = end_check(self.root, interface, index)
         if check is None:  # rewritten since it was read
