@@ -11,7 +11,7 @@ import pytest
 
 from imcache.core import scan as scan_module
 from imcache.core import snapshot
-from imcache.core.index import index_path
+from imcache.core.index import index_path, use_line
 from imcache.core.layout import INDEX_FOLDER, SNAPSHOT_SUFFIX
 from imcache.core.scan import Scan, scan
 from imcache.core.store import Store
@@ -243,3 +243,36 @@ def test_a_real_clear_keeps_no_snapshot_a_dry_run_does(make_entry: EntryMaker) -
     assert not _kept(made).exists()
     ok("clear", "--older-than", "30d", "--dry-run")
     assert _kept(made).is_file()
+
+
+def test_a_cache_moved_elsewhere_is_listed_where_it_is_now(make_entry: EntryMaker) -> None:
+    """A root renamed leaves its folders' inodes and mtimes as they were: the snapshot's
+    listing holds, but the paths of the rows it kept are the old ones, never to be used."""
+    made, other = _two_kept(make_entry)
+    root = _root(made)
+    moved = root.with_name(root.name + "-moved")
+    root.rename(moved)
+    try:
+        found = scan(Store(str(moved)))
+        assert sorted(e.path for e in found.entries) == sorted(
+            str(moved / MRCAT / m.key) for m in (made, other)
+        )
+        assert all(os.path.isdir(e.path) for e in found.entries)
+    finally:
+        moved.rename(root)
+
+
+def test_an_index_rewritten_under_a_listing_that_holds_is_believed_not_the_rows(
+    make_entry: EntryMaker,
+) -> None:
+    """The rows a snapshot kept hold uses as the index said them then: an index that is
+    another file since (a clear's rewrite) is read whole, and the entries made from it."""
+    made, _ = _two_kept(make_entry)
+    index = Path(index_path(str(_root(made)), MRCAT))
+    used = time.time_ns() - 40 * 86400 * 10**9
+    rewritten = index.with_name("rewritten")
+    rewritten.write_bytes(index.read_bytes() + use_line(made.key, used))
+    rewritten.replace(index)  # a new file, as a clear's rewrite places one: not appended to
+    found = _scan_unlisted(made)  # the folder is as it was: the listing holds
+    assert {e.key: e.last_used_ns for e in found.entries}[made.key] == used
+    assert _seen(found) == _seen(_fresh(made))

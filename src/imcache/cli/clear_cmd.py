@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from operator import itemgetter
 from typing import Any
 
 import click
 
 from imcache.cli.common import count, say
 from imcache.cli.fast import keep_until_exit
+from imcache.cli.options import BYTES as SIZE
 from imcache.cli.options import (
+    INTERFACE,
+    KEY,
     emit_json,
     entries_json_parts,
     entry_json,
@@ -22,6 +27,7 @@ from imcache.cli.params import AGE_NS, BYTES, MOMENT
 from imcache.core.clear import ClearReport, Policy, clear
 from imcache.core.errors import ImcacheError, NoSessionError, UsageError
 from imcache.core.files import Deleter
+from imcache.core.scan import Entry
 from imcache.core.sessions import latest_start
 from imcache.core.store import Store
 
@@ -106,12 +112,7 @@ def _render(report: ClearReport, quiet: bool, as_json: bool, in_background: int 
         return
     verb = "would remove" if report.dry_run else "removed"
     if report.removed:  # one write: an echo per line costs more than the line at 80,000
-        click.echo(
-            "\n".join(
-                f"{verb} {entry.interface} {entry.key[:12]} {human_bytes(entry.bytes)}"
-                for entry in report.removed
-            )
-        )
+        click.echo("\n".join(_removed_lines(verb, report.removed)))
     for entry in report.in_use:
         say(f"kept {entry.interface} {entry.key[:12]}: in use by another process")
     for entry in report.not_yours:
@@ -131,6 +132,22 @@ def _render(report: ClearReport, quiet: bool, as_json: bool, in_background: int 
             f"deleting the files of {count(in_background, 'entry', 'entries')} in the background "
             "(--wait waits for them)"
         )
+
+
+def _removed_lines(verb: str, removed: list[Entry]) -> Iterator[str]:
+    """`{verb} {interface} {key[:12]} {human_bytes(bytes)}` of each entry, in C loops (`map`
+    of a `%` template): 80,000 of them took 0.3 s one f-string at a time. Sizes repeat: each
+    is written out once."""
+    sizes = {size: human_bytes(size) for size in set(map(SIZE, removed))}
+    columns = (
+        map(INTERFACE, removed),
+        map(SHORT_KEY, map(KEY, removed)),
+        map(sizes.__getitem__, map(SIZE, removed)),
+    )
+    return map((verb.replace("%", "%%") + " %s %s %s").__mod__, zip(*columns, strict=True))
+
+
+SHORT_KEY = itemgetter(slice(12))
 
 
 def _say_bounded(report: ClearReport) -> None:
@@ -173,6 +190,6 @@ def _render_json(report: ClearReport, in_background: int) -> None:
     # together), the long lists of entries written a part at a time.
     for number, (name, value) in enumerate(payload.items()):
         click.echo(("{" if number == 0 else ", ") + f"{json.dumps(name)}: ", nl=False)
-        for part in entries_json_parts(value) if name in listed else [json.dumps(value)]:
+        for part in entries_json_parts(value, fork=True) if name in listed else [json.dumps(value)]:
             click.echo(part, nl=False)
     click.echo("}")

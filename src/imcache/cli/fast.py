@@ -44,6 +44,7 @@ def main() -> None:
     if code is None:
         from imcache.cli.main import main as full
 
+        _CONSOLE[:] = [True]
         try:
             full()
         except SystemExit as done:
@@ -54,6 +55,7 @@ def main() -> None:
 
 
 _KEPT: list[object] = []  # what a command hands to the exit (`keep_until_exit`)
+_CONSOLE = [False]  # the console script runs the click app: its exit is `_exit_unfreed`'s
 
 
 def keep_until_exit(value: T) -> T:
@@ -62,6 +64,12 @@ def keep_until_exit(value: T) -> T:
     the console script ends so (a command run in-process, by a test, keeps its last value)."""
     _KEPT[:] = [value]
     return value
+
+
+def ends_unfreed() -> bool:
+    """Whether this process ends without freeing what a command kept: the console script's,
+    once a command kept its result (a test's process, running commands in turn, does not)."""
+    return _CONSOLE[0] and bool(_KEPT)
 
 
 def _exit_unfreed(code: int) -> None:

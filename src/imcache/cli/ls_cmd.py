@@ -40,7 +40,7 @@ def ls(store: Store, pattern: str | None, as_json: bool) -> None:
             if fnmatch.fnmatchcase(e.interface.lower(), wanted) or wanted in e.interface.lower()
         ]
     if as_json and len(entries) > 1000:  # compact, as emit_json prints a long list
-        for part in _json_parts(entries):
+        for part in _json_parts(entries, fork=True):
             click.echo(part, nl=False)
         click.echo()
         return
@@ -69,9 +69,10 @@ def _json_rows(entries: list[Entry]) -> str:
     return "".join(_json_parts(entries))
 
 
-def _json_parts(entries: list[Entry]) -> Iterator[str]:
-    """`_json_rows` in the parts `ls --json` writes one by one."""
-    return entries_json_parts(entries, inputs_json_all(entries))
+def _json_parts(entries: list[Entry], fork: bool = False) -> Iterator[str]:
+    """`_json_rows` in the parts `ls --json` writes one by one (made by two processes where
+    `fork`: the command's own)."""
+    return entries_json_parts(entries, inputs_json_all, fork)
 
 
 def _table(entries: list[Entry]) -> None:

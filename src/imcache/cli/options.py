@@ -6,8 +6,8 @@ from __future__ import annotations
 import gc
 import json
 import sys
-from collections.abc import Callable, Iterator
-from functools import update_wrapper
+from collections.abc import Callable, Generator, Iterator
+from functools import partial, update_wrapper
 from itertools import compress, repeat
 from operator import attrgetter, ne
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -15,6 +15,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import click
 
 from imcache.cli.common import store_of
+from imcache.cli.fast import ends_unfreed
+from imcache.core.forked import iter_in_two
 from imcache.core.moments import format_time, format_times
 from imcache.core.scan import Entry
 from imcache.core.store import Store
@@ -37,12 +39,14 @@ def pass_store(command: Callable[Concatenate[Store, P], R]) -> Callable[P, R]:
         # A command over the cache holds its 100,000 entries to the end, none of them in a
         # cycle: without this the cyclic collector walks them again and again while the
         # output is made (a third of `ls --json`), to find nothing.
+        # Nor at the end, where a command kept its result for an exit that frees nothing
+        # (`ends_unfreed`): enabled again, it walked all of them once more (0.1 s).
         collecting = gc.isenabled()
         gc.disable()
         try:
             return command(store_of(ctx), *args, **kwargs)
         finally:
-            if collecting:
+            if collecting and not ends_unfreed():
                 gc.enable()
 
     return update_wrapper(with_store, command)
@@ -73,23 +77,27 @@ def entry_json(entry: Entry) -> dict[str, Any]:
     }
 
 
-def entries_json(entries: list[Entry], inputs: list[str] | None = None) -> str:
+def entries_json_parts(
+    entries: list[Entry],
+    inputs: Callable[[list[Entry]], list[str]] | None = None,
+    fork: bool = False,
+) -> Generator[str, None, None]:
     """What `json.dumps([entry_json(e) ...])` prints, each row with `"inputs": ` and its text
-    from `inputs` if given (tests hold them together)."""
-    return "".join(entries_json_parts(entries, inputs))
-
-
-def entries_json_parts(entries: list[Entry], inputs: list[str] | None = None) -> Iterator[str]:
-    """`entries_json` in parts of a few thousand rows, to be written as they come (the memory
-    of one part serves the next: 40 MB in one string cost as much in page faults). A row is
-    one `%` of a template over the entries' columns, in C loops (`map`), instead of the
-    encoder's walk over 100,000 dicts; moments are made in a batch."""
+    from `inputs` of its part if given (tests hold them together), in parts of a few thousand
+    rows to be written as they come (the memory of one part serves the next: 40 MB in one
+    string cost as much in page faults). A row is one `%` of a template over the entries'
+    columns, in C loops (`map`), instead of the encoder's walk over 100,000 dicts; moments are
+    made in a batch. With `fork` (a command's process), the second half's parts are made by a
+    forked child meanwhile (`iter_in_two`)."""
+    parts = [entries[start : start + PART] for start in range(0, len(entries), PART)]
     yield "["
-    for start in range(0, len(entries), PART):
-        part = entries[start : start + PART]
-        texts = None if inputs is None else inputs[start : start + PART]
-        yield (", " if start else "") + ", ".join(_rows(part, texts))
+    for number, text in enumerate(iter_in_two(partial(_part, inputs=inputs), parts, fork, 1)):
+        yield (", " if number else "") + text
     yield "]"
+
+
+def _part(entries: list[Entry], inputs: Callable[[list[Entry]], list[str]] | None) -> str:
+    return ", ".join(_rows(entries, None if inputs is None else inputs(entries)))
 
 
 def _rows(entries: list[Entry], inputs: list[str] | None) -> Iterator[str]:

@@ -72,10 +72,19 @@ class Read:
     lines it had in all (what a rewrite would drop), and which file it was up to where (what a
     rewrite carries on: the end of its last whole line)."""
 
-    __slots__ = ("inode", "lines", "size", "total", "uses")
+    __slots__ = ("changed", "inode", "lines", "size", "total", "uses")
 
-    def __init__(self, lines: Lines, uses: dict[str, int], total: int, inode: int, size: int):
+    def __init__(
+        self,
+        lines: Lines,
+        uses: dict[str, int],
+        total: int,
+        inode: int,
+        size: int,
+        changed: set[str] | None = None,
+    ):
         self.lines, self.uses, self.total, self.inode, self.size = lines, uses, total, inode, size
+        self.changed = changed  # read on top of an earlier reading: the keys its lines were of
 
 
 NOTHING = Read({}, {}, 0, 0, 0)
@@ -101,8 +110,9 @@ def read_index(root: str, interface: str, since: tuple[Read, int] | None = None)
     size = data.rfind(b"\n") + 1
     if base is None:
         return Read(*_parse(raw, {}, {}), len(raw), inode, size)
-    lines, uses = _parse(raw, base.lines, base.uses)
-    return Read(lines, uses, base.total + len(raw), inode, base.size + size)
+    changed: set[str] = set()
+    lines, uses = _parse(raw, base.lines, base.uses, changed)
+    return Read(lines, uses, base.total + len(raw), inode, base.size + size, changed)
 
 
 def _still(fd: int, inode: int, since: tuple[Read, int] | None) -> Read | None:
@@ -133,9 +143,11 @@ def _end_check(fd: int, end: int) -> int:
     return xxhash.xxh3_64_intdigest(os.pread(fd, end - start, start))
 
 
-def _parse(raw: list[bytes], lines: Lines, uses: dict[str, int]) -> tuple[Lines, dict[str, int]]:
+def _parse(
+    raw: list[bytes], lines: Lines, uses: dict[str, int], changed: set[str] | None = None
+) -> tuple[Lines, dict[str, int]]:
     """The lines that check, on top of `lines` and `uses` (changed): an entry's latest line,
-    and the last use line after it."""
+    and the last use line after it. `changed` gets the key of each line that checks."""
     check = xxhash.xxh32_intdigest
     for line in raw:
         rest = line[9:]
@@ -147,6 +159,8 @@ def _parse(raw: list[bytes], lines: Lines, uses: dict[str, int]) -> tuple[Lines,
             if len(key) != 32 or key.translate(None, HEX):  # only a key has a line
                 continue
             name = key.decode()
+            if changed is not None:
+                changed.add(name)
             if len(fields) == 1:  # removed
                 lines.pop(name, None)
                 uses.pop(name, None)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 from enum import Enum
 from functools import partial
-from typing import TypeVar
 
 from imcache.core.errors import ImcacheError
 from imcache.core.files import BACKGROUND_OVER, Deleter, is_real_folder
+from imcache.core.forked import map_in_two, may_fork
 from imcache.core.layout import deleting_name
 from imcache.core.lock import EntryLock
 from imcache.core.scan import Entry
@@ -21,10 +21,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     Half = Callable[[list[int], Deleter], None]  # removes those entries, into that deleter
-
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 class Removal(Enum):
@@ -70,17 +66,11 @@ def remove_many(
 
     if not halves[1]:
         remove(halves[0], deleter)
-    elif fork and _may_fork():
+    elif fork and may_fork():
         _side_by_side_forked(halves[0] + halves[1], remove, outcomes, deleter)
     else:
         _side_by_side_threads(halves, remove, deleter)
     return outcomes  # type: ignore[return-value]
-
-
-def _may_fork() -> bool:
-    import threading  # a large clear only
-
-    return hasattr(os, "fork") and threading.active_count() == 1
 
 
 def _side_by_side_threads(
@@ -121,42 +111,6 @@ def _side_by_side_forked(
         outcomes[number] = outcome
         for path in paths:
             deleter.add(path)
-
-
-def map_in_two(function: Callable[[T], R], items: list[T], fork: bool) -> list[R]:
-    """`[function(item) for item in items]`, the second half in a forked child where `fork`
-    allows it (a command's process: `_may_fork`) and there are many: a dry run's stat of
-    80,000 marks, each process with its own interpreter lock. The results come back pickled;
-    what the child raised is raised here."""
-    if not (fork and len(items) > PARALLEL_FROM and _may_fork()):
-        return list(map(function, items))
-    import pickle
-
-    middle = len(items) // 2
-    reader, writer = os.pipe()
-    child = os.fork()
-    if child == 0:  # never returns
-        os.close(reader)
-        try:
-            report: object = list(map(function, items[middle:]))
-        except BaseException as exc:
-            report = exc if isinstance(exc, ImcacheError) else RuntimeError(repr(exc))
-        try:
-            with open(writer, "wb") as pipe:
-                pipe.write(pickle.dumps(report))
-        finally:
-            os._exit(0)
-    os.close(writer)
-    try:
-        mine = list(map(function, items[:middle]))
-    finally:
-        with open(reader, "rb") as pipe:
-            sent = pipe.read()
-        os.waitpid(child, 0)
-    theirs = pickle.loads(sent) if sent else RuntimeError("the second process died")
-    if isinstance(theirs, BaseException):
-        raise theirs
-    return mine + theirs  # type: ignore[no-any-return]
 
 
 def _halves(entries: list[Entry]) -> tuple[list[int], list[int]]:

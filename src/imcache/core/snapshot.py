@@ -32,7 +32,9 @@ import marshal
 import os
 import sys
 import time
-from typing import NamedTuple
+from collections.abc import Sequence
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 import xxhash
 
@@ -42,7 +44,7 @@ from imcache.core.layout import SNAPSHOT_SUFFIX
 
 SETTLE_NS = 2 * 10**9  # how long before a listing its folder must have last changed
 MIN_ENTRIES = 1000  # fewer entries are listed faster than a snapshot is written
-MAGIC = b"imcache-snapshot 1 %s %d\n" % (sys.implementation.cache_tag.encode(), marshal.version)
+MAGIC = b"imcache-snapshot 2 %s %d\n" % (sys.implementation.cache_tag.encode(), marshal.version)
 LIMIT = 1 << 30  # a bigger file is no snapshot of ours
 
 
@@ -59,6 +61,12 @@ class Kept(NamedTuple):
     folder: tuple[int, int]  # the folder's inode and mtime before it was listed
     listing: Listing
     since: tuple[Read, int]  # the index as read, and `end_check` of what it had read
+    prefix: str  # the folder's path and a separator, as the rows' paths begin
+    rows: list[tuple[Any, ...]]  # the fields of each entry the listing's keys name, as then
+
+
+ROW_FIELDS = 8  # an `Entry`'s: interface, key, path, last use, then its index line's four
+KEY_OF, LINE_OF = itemgetter(1), itemgetter(slice(4, None))
 
 
 class Keeper:
@@ -92,8 +100,19 @@ class Keeper:
     def settled(self, folder_mtime_ns: int) -> bool:
         return folder_mtime_ns + SETTLE_NS < self.started_ns
 
-    def keep(self, interface: str, folder: tuple[int, int], listing: Listing, index: Read) -> None:
-        """Write the interface's snapshot (best effort: a read-only cache keeps none)."""
+    def keep(
+        self,
+        interface: str,
+        folder: tuple[int, int],
+        listing: Listing,
+        index: Read,
+        prefix: str,
+        entries: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """Write the interface's snapshot (best effort: a read-only cache keeps none), with
+        `entries`, those the listing's keys name as the scan made them, their paths under
+        `prefix` (rows are made again in one C loop; their index lines are the rows' tails,
+        not kept twice)."""
         if not self.writes or len(listing.keys) < MIN_ENTRIES or not index.inode:
             return
         if not self.trusted():  # asked last: it reads the mount table
@@ -101,8 +120,12 @@ class Keeper:
         check = end_check(self.root, interface, index)
         if check is None:  # rewritten since it was read
             return
-        state = (index.lines, index.uses, index.total, index.inode, index.size)
-        payload = marshal.dumps((folder, tuple(listing), state, check))
+        others = index.lines.keys() - set(listing.keys)  # lines of entries not listed
+        state = ({key: index.lines[key] for key in others}, index.uses, index.total)
+        rows = list(map(tuple, entries))  # plain tuples: marshal writes no named ones
+        payload = marshal.dumps(
+            (folder, tuple(listing[1:]), (*state, index.inode, index.size), check, prefix, rows)
+        )
         with suppress(OSError):
             _write(self.root, interface, b"%s%016x\n" % (MAGIC, _digest(payload)) + payload)
 
@@ -112,8 +135,14 @@ def _kept(data: bytes) -> Kept | None:
     if not data.startswith(MAGIC) or not newline or head != b"%016x" % _digest(payload):
         return None
     try:
-        folder, listing, state, check = marshal.loads(payload)
-        kept = Kept(tuple(folder), Listing(*listing), (Read(*state), check))
+        folder, listing, (others, *state), check, prefix, rows = marshal.loads(payload)
+        if type(rows) is not list or type(others) is not dict or set(map(len, rows)) - {ROW_FIELDS}:
+            return None
+        keys = list(map(KEY_OF, rows))
+        lines = dict(zip(keys, map(LINE_OF, rows), strict=True))
+        lines.update(others)
+        since = (Read(lines, *state), check)
+        kept = Kept(tuple(folder), Listing(keys, *listing), since, prefix, rows)
     except (ValueError, TypeError, EOFError):  # a snapshot of another shape: none
         return None
     return kept if _well_formed(kept) else None
@@ -121,8 +150,8 @@ def _kept(data: bytes) -> Kept | None:
 
 def _well_formed(kept: Kept) -> bool:
     read = kept.since[0]
-    parts: tuple[object, ...] = (*kept.listing, read.lines, read.uses)
-    kinds = (list, list, list, list, dict, dict)
+    parts: tuple[object, ...] = (*kept.listing, read.uses, kept.prefix)
+    kinds = (list, list, list, list, dict, str)
     return all(type(part) is kind for part, kind in zip(parts, kinds, strict=True))
 
 
