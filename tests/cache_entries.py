@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from imcache.core import lock as lock_module
 from imcache.core.store import Store
 from tests.conftest import imcache, require_tool, run_ok
@@ -232,3 +234,18 @@ def spawn_log(tmp_path: Path, monkeypatch: Any) -> Path:
 
 def starts(log: Path) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
+
+
+def forks_noted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids of the children `os.fork` makes from now on in this process (the test's)."""
+    children: list[int] = []
+    real_fork = os.fork
+
+    def noting_fork() -> int:
+        pid = real_fork()
+        if pid:
+            children.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", noting_fork)
+    return children

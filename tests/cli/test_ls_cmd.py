@@ -74,27 +74,19 @@ def test_a_long_json_listing_is_made_by_two_processes(
     """More than 1,000 entries, in more than one part: the second half of the parts is a
     forked child's, and the listing is what one process makes of them."""
     import json
-    import os
 
     from imcache.cli import options
     from imcache.cli.ls_cmd import _json_rows
     from imcache.core.scan import scan
     from imcache.core.store import Store
-    from tests.cache_entries import clone_entries
+    from tests.cache_entries import clone_entries, forks_noted
 
     made = make_entry("a.nii")
     clone_entries(made, 1100)
     monkeypatch.setattr(options, "PART", 100)  # 4,096 rows make a part
-    forks: list[int] = []
-    real_fork = os.fork
-
-    def counting_fork() -> int:
-        forks.append(1)
-        return real_fork()
-
-    monkeypatch.setattr(os, "fork", counting_fork)
+    forks = forks_noted(monkeypatch)
     text = ok("ls", "--json").stdout
-    assert forks == [1]
+    assert len(forks) == 1
     rows = json.loads(text)
     assert len(rows) == 1101 and made.key in {row["key"] for row in rows}
     assert text == _json_rows(scan(Store(str(made.path.parent.parent))).entries) + "\n"

@@ -14,7 +14,7 @@ import pytest
 from imcache.cli import fast, options
 from imcache.cli.options import entries_json_parts, entry_json
 from imcache.core.scan import Entry
-from tests.cache_entries import EntryMaker, ok
+from tests.cache_entries import EntryMaker, forks_noted, ok
 
 pytestmark = pytest.mark.usefixtures("drop_own_holds")
 
@@ -44,20 +44,13 @@ def test_rows_made_by_two_processes_are_those_one_makes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(options, "PART", 7)  # parts of a few rows: many of them, an odd count
-    forks: list[int] = []
-    real_fork = os.fork
-
-    def counting_fork() -> int:
-        forks.append(1)
-        return real_fork()
-
-    monkeypatch.setattr(os, "fork", counting_fork)
+    forks = forks_noted(monkeypatch)
     entries = _entries(tmp_path, 100)
     for inputs in (None, _inputs):
         alone = "".join(entries_json_parts(entries, inputs))
         assert not forks
         together = "".join(entries_json_parts(entries, inputs, fork=True))
-        assert forks == [1]
+        assert len(forks) == 1
         forks.clear()
         assert together == alone
         rows = [
@@ -72,16 +65,7 @@ def test_a_listing_stopped_early_leaves_no_process(
 ) -> None:
     """`ls --json | head`: the child making the second half is stopped and reaped."""
     monkeypatch.setattr(options, "PART", 5)
-    children: list[int] = []
-    real_fork = os.fork
-
-    def noting_fork() -> int:
-        pid = real_fork()
-        if pid:
-            children.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", noting_fork)
+    children = forks_noted(monkeypatch)
     entries = _entries(tmp_path, 100)
     parts: Generator[str, None, None] = entries_json_parts(entries, _inputs, fork=True)
     assert next(parts) == "["

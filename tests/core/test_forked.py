@@ -12,6 +12,7 @@ import pytest
 from imcache.core import forked
 from imcache.core.errors import ImcacheError
 from imcache.core.forked import iter_in_two, map_in_two
+from tests.cache_entries import forks_noted
 
 
 def _pid_and_square(number: int) -> tuple[int, int]:
@@ -83,16 +84,7 @@ def test_a_caller_that_stops_early_stops_the_child(monkeypatch: pytest.MonkeyPat
     """`ls --json | head`: the pipe closes, the rows still to come are no one's."""
     from functools import partial
 
-    children: list[int] = []
-    real_fork = os.fork
-
-    def noting_fork() -> int:
-        pid = real_fork()
-        if pid:
-            children.append(pid)
-        return pid
-
-    monkeypatch.setattr(os, "fork", noting_fork)
+    children = forks_noted(monkeypatch)
     started = time.monotonic()
     results = iter_in_two(partial(_slow_in_the_child, os.getpid()), list(range(10)), True, 1)
     assert [next(results) for _ in range(3)] == [0, 1, 2]

@@ -16,7 +16,7 @@ from imcache.core.files import Deleter
 from imcache.core.layout import USED_MARK
 from imcache.core.scan import scan
 from imcache.core.store import Store
-from tests.cache_entries import EntryMaker, clone_entries, ok_json
+from tests.cache_entries import EntryMaker, clone_entries, forks_noted, ok_json
 
 pytestmark = pytest.mark.usefixtures("drop_own_holds")
 DAY_NS = 86400 * 10**9
@@ -143,18 +143,11 @@ def test_a_dry_run_asks_half_its_marks_in_a_forked_process(
     touched = {e.key for e in old[::97]}  # spread over both halves
     for entry in old[::97]:
         os.utime(os.path.join(entry.path, USED_MARK))
-    forks: list[int] = []
-    real_fork = os.fork
-
-    def counting_fork() -> int:
-        forks.append(1)
-        return real_fork()
-
-    monkeypatch.setattr(os, "fork", counting_fork)
+    forks = forks_noted(monkeypatch)
     forked = clear(store, Policy(before_ns=bound), dry_run=True, fork=True)
-    assert forks == [1]
+    assert len(forks) == 1
     alone = clear(store, Policy(before_ns=bound), dry_run=True)
-    assert forks == [1]
+    assert len(forks) == 1
     assert [e.key for e in forked.removed] == [e.key for e in alone.removed]
     assert len(forked.kept) == len(alone.kept) and len(forked.removed) > removal.PARALLEL_FROM
     assert not touched & {e.key for e in forked.removed} and len(touched) > 10
