@@ -237,6 +237,24 @@ def test_dry_run_does_not_promise_to_remove_a_held_entry(
     )
 
 
+def test_a_dry_run_that_would_remove_nothing_asks_no_lock(
+    make_entry: EntryMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock census may list every folder: taken only for entries that would go."""
+    from imcache.core import clear as clear_module
+
+    make_entry("merged.nii")
+    censuses: list[str] = []
+    real = clear_module.held_in
+    monkeypatch.setattr(
+        clear_module, "held_in", lambda root, *rest: censuses.append(root) or real(root, *rest)
+    )
+    assert ok_json("clear", "--older-than", "30d", "--dry-run")["removed"] == []
+    assert censuses == []
+    assert len(ok_json("clear", "--all", "--dry-run")["removed"]) == 1
+    assert len(censuses) == 1
+
+
 def test_stray_files_and_links_are_left_alone(
     make_entry: EntryMaker, cache_root: Path, tmp_path: Path
 ) -> None:
