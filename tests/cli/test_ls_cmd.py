@@ -68,6 +68,33 @@ def test_a_long_json_listing_is_what_the_encoder_prints(tmp_path: Path) -> None:
         assert _json_rows(listing) == json.dumps(rows), odd
 
 
+@pytest.mark.parametrize("fork", [False, True])
+def test_parts_do_not_change_how_inputs_are_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork: bool
+) -> None:
+    """How a listing writes inputs is decided over all its entries (an older mark's entry
+    anywhere has every entry's inputs encoded anew): what it writes in parts, by one process
+    or two, is what it writes in one."""
+    import json
+
+    from imcache.cli import options
+    from imcache.cli.ls_cmd import _json_parts
+    from imcache.core.scan import Entry
+
+    listing = []
+    for i in range(1500):
+        summary = json.dumps({"in_file": f"a{i}.nii"}).encode()
+        if i == 100:
+            summary = b'{"in_file":"compact.nii"}'  # valid, not as json.dumps spaces it
+        key = f"{i:032x}"
+        path = str(tmp_path / "fsl.BET" / key)
+        listing.append(Entry("fsl.BET", key, path, i, i, i, None if i == 1400 else summary))
+    whole = "".join(_json_parts(listing))
+    assert '"inputs": {"in_file": "compact.nii"}' in whole
+    monkeypatch.setattr(options, "PART", 64)
+    assert "".join(_json_parts(listing, fork=fork)) == whole
+
+
 def test_a_long_json_listing_is_made_by_two_processes(
     make_entry: EntryMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,7 +19,7 @@ from imcache.cli.options import (
     json_option,
     pass_store,
 )
-from imcache.core.inputs import inputs_json_all, inputs_of_all
+from imcache.core.inputs import inputs_json_parts, inputs_of_all
 from imcache.core.moments import format_time
 from imcache.core.scan import Entry, scan
 from imcache.core.store import Store
@@ -72,7 +72,7 @@ def _json_rows(entries: list[Entry]) -> str:
 def _json_parts(entries: list[Entry], fork: bool = False) -> Iterator[str]:
     """`_json_rows` in the parts `ls --json` writes one by one (made by two processes where
     `fork`: the command's own)."""
-    return entries_json_parts(entries, inputs_json_all, fork)
+    return entries_json_parts(entries, inputs_json_parts(entries), fork)
 
 
 def _table(entries: list[Entry]) -> None:

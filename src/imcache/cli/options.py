@@ -77,27 +77,34 @@ def entry_json(entry: Entry) -> dict[str, Any]:
     }
 
 
+Inputs = list[str] | Callable[[list[Entry]], list[str]]  # each entry's, or a part's by a call
+
+
 def entries_json_parts(
-    entries: list[Entry],
-    inputs: Callable[[list[Entry]], list[str]] | None = None,
-    fork: bool = False,
+    entries: list[Entry], inputs: Inputs | None = None, fork: bool = False
 ) -> Generator[str, None, None]:
     """What `json.dumps([entry_json(e) ...])` prints, each row with `"inputs": ` and its text
-    from `inputs` of its part if given (tests hold them together), in parts of a few thousand
+    from `inputs` if given (a text an entry, or what makes a part's: tests hold them
+    together), in parts of a few thousand
     rows to be written as they come (the memory of one part serves the next: 40 MB in one
     string cost as much in page faults). A row is one `%` of a template over the entries'
     columns, in C loops (`map`), instead of the encoder's walk over 100,000 dicts; moments are
     made in a batch. With `fork` (a command's process), the second half's parts are made by a
     forked child meanwhile (`iter_in_two`)."""
-    parts = [entries[start : start + PART] for start in range(0, len(entries), PART)]
+    starts = list(range(0, len(entries), PART))
     yield "["
-    for number, text in enumerate(iter_in_two(partial(_part, inputs=inputs), parts, fork, 1)):
+    for number, text in enumerate(iter_in_two(partial(_part, entries, inputs), starts, fork, 1)):
         yield (", " if number else "") + text
     yield "]"
 
 
-def _part(entries: list[Entry], inputs: Callable[[list[Entry]], list[str]] | None) -> str:
-    return ", ".join(_rows(entries, None if inputs is None else inputs(entries)))
+def _part(entries: list[Entry], inputs: Inputs | None, start: int) -> str:
+    part = entries[start : start + PART]
+    if inputs is None or isinstance(inputs, list):
+        texts = None if inputs is None else inputs[start : start + PART]
+    else:
+        texts = inputs(part)
+    return ", ".join(_rows(part, texts))
 
 
 def _rows(entries: list[Entry], inputs: list[str] | None) -> Iterator[str]:

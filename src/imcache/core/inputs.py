@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from itertools import chain
 from typing import Any
 
@@ -46,15 +47,30 @@ def inputs_json_all(entries: list[Entry]) -> list[str]:
     Lines as `json.dumps` writes an object of strings (ASCII, its separators) are known to be
     such by one match over all of them, which makes nothing (decoding them made 100,000
     dicts); any other line has them all decoded, as before."""
-    summaries = [entry.summary for entry in entries]
-    if None not in summaries and DUMPED_LINES.fullmatch(b"\n".join(summaries)):  # type: ignore[arg-type]
-        return [summary.decode("ascii") for summary in summaries]  # type: ignore[union-attr]
+    if _all_dumped(entries):
+        return _as_dumped(entries)
     parsed = _parsed_summaries(entries)
     if parsed is None:
         return [json.dumps(inputs_of(entry)) for entry in entries]
     if not b"".join(entry.summary or b"" for entry in entries).isascii():  # not json.dumps's
         return [json.dumps(inputs) for inputs in parsed]
     return [entry.summary.decode("ascii", "replace") for entry in entries]  # type: ignore[union-attr]
+
+
+def inputs_json_parts(entries: list[Entry]) -> list[str] | Callable[[list[Entry]], list[str]]:
+    """`inputs_json_all(entries)`, or, where all the marks' lines are as `json.dumps` writes
+    them (one match over all: the case that decides the form for every entry), the function
+    that gives a part's texts: a listing made in parts by two processes decodes its own."""
+    return _as_dumped if _all_dumped(entries) else inputs_json_all(entries)
+
+
+def _all_dumped(entries: list[Entry]) -> bool:
+    summaries = [entry.summary for entry in entries]
+    return None not in summaries and DUMPED_LINES.fullmatch(b"\n".join(summaries)) is not None  # type: ignore[arg-type]
+
+
+def _as_dumped(entries: list[Entry]) -> list[str]:
+    return [entry.summary.decode("ascii") for entry in entries]  # type: ignore[union-attr]
 
 
 def _parsed_summaries(entries: list[Entry]) -> list[dict[str, str]] | None:
