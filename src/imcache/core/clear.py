@@ -96,26 +96,22 @@ class ClearReport:
         return False
 
     def note(self, entry: Entry, outcome: Removal) -> None:
-        """File the entry under what became of it (gone meanwhile counts as kept, as before)."""
-        if outcome is Removal.REMOVED:
-            self.removed.append(entry)
-        elif outcome is Removal.IN_USE:
-            self.in_use.append(entry)
-        elif outcome is Removal.NOT_YOURS:
-            self.not_yours.append(entry)
-        else:
-            self.kept.append(entry)
+        """File the entry under what became of it."""
+        self._filed(outcome).append(entry)
 
     def note_all(self, entries: list[Entry], outcomes: list[Removal]) -> None:
-        """`note` of each entry, in C loops (`compress`): 80,000 calls cost a tenth of a second."""
-        for outcome, into in (
-            (Removal.REMOVED, self.removed),
-            (Removal.IN_USE, self.in_use),
-            (Removal.NOT_YOURS, self.not_yours),
-        ):
-            into.extend(compress(entries, map(is_, outcomes, repeat(outcome))))
-        kept = {id(Removal.KEPT), id(Removal.GONE)}  # by identity: an Enum's hash is Python's
-        self.kept.extend(compress(entries, map(kept.__contains__, map(id, outcomes))))
+        """`note` of each entry, each list extended in a C loop (`compress`), in order."""
+        filed = list(map(self._filed, outcomes))
+        for into in (self.removed, self.in_use, self.not_yours, self.kept):
+            into.extend(compress(entries, map(is_, filed, repeat(into))))
+
+    def _filed(self, outcome: Removal) -> list[Entry]:
+        """The list an outcome is filed in (gone meanwhile counts as kept, as before)."""
+        if outcome is Removal.REMOVED:
+            return self.removed
+        if outcome is Removal.IN_USE:
+            return self.in_use
+        return self.not_yours if outcome is Removal.NOT_YOURS else self.kept
 
 
 def clear(
@@ -288,9 +284,6 @@ class _HeldLocks:
         self.asked = False  # the census is taken when the first entry is asked of
         self.held: set[str] | None = None
 
-    def __call__(self, entry: Entry) -> bool:
-        return self.all([entry])[0]
-
     def all(self, entries: list[Entry]) -> list[bool]:
         """Whether each is held, in C loops where the census answers (80,000 entries); none
         asked, no census taken (it may list every folder)."""
@@ -317,13 +310,14 @@ class _HeldLocks:
 
 def _would_remove(held: _HeldLocks, entry: Entry, policy: Policy, over: bool) -> Removal:
     """A dry run tells the truth: about last uses, read from the marks as the real clear reads
-    them under the lock, and about entries in use: it asks their lock (and takes none)."""
+    them under the lock, and about entries in use: it asks their lock (and takes none). One
+    at a time, as --max-size takes them (`_would_remove_many` is the judgement for many)."""
     try:
         if not (over or policy.still_selects(entry)):
             return Removal.KEPT
     except FileNotFoundError:
         return Removal.GONE
-    return Removal.IN_USE if held(entry) else Removal.REMOVED
+    return Removal.IN_USE if held.all([entry])[0] else Removal.REMOVED
 
 
 def _would_remove_many(

@@ -47,21 +47,25 @@ def inputs_json_all(entries: list[Entry]) -> list[str]:
     Lines as `json.dumps` writes an object of strings (ASCII, its separators) are known to be
     such by one match over all of them, which makes nothing (decoding them made 100,000
     dicts); any other line has them all decoded, as before."""
-    if _all_dumped(entries):
-        return _as_dumped(entries)
-    parsed = _parsed_summaries(entries)
-    if parsed is None:
-        return [json.dumps(inputs_of(entry)) for entry in entries]
-    if not b"".join(entry.summary or b"" for entry in entries).isascii():  # not json.dumps's
-        return [json.dumps(inputs) for inputs in parsed]
-    return [entry.summary.decode("ascii", "replace") for entry in entries]  # type: ignore[union-attr]
+    made = inputs_json_parts(entries)
+    return made if isinstance(made, list) else made(entries)
 
 
 def inputs_json_parts(entries: list[Entry]) -> list[str] | Callable[[list[Entry]], list[str]]:
     """`inputs_json_all(entries)`, or, where all the marks' lines are as `json.dumps` writes
     them (one match over all: the case that decides the form for every entry), the function
     that gives a part's texts: a listing made in parts by two processes decodes its own."""
-    return _as_dumped if _all_dumped(entries) else inputs_json_all(entries)
+    return _as_dumped if _all_dumped(entries) else _decoded_all(entries)
+
+
+def _decoded_all(entries: list[Entry]) -> list[str]:
+    """`inputs_json_all` where some line is not as `json.dumps` writes it."""
+    parsed = _parsed_summaries(entries)
+    if parsed is None:
+        return [json.dumps(inputs_of(entry)) for entry in entries]
+    if not b"".join(entry.summary or b"" for entry in entries).isascii():  # not json.dumps's
+        return [json.dumps(inputs) for inputs in parsed]
+    return [entry.summary.decode("ascii", "replace") for entry in entries]  # type: ignore[union-attr]
 
 
 def _all_dumped(entries: list[Entry]) -> bool:

@@ -158,14 +158,18 @@ def _scan_interface(
     found.indexes[interface] = index
     prefix = folder + os.sep  # not os.path.join: a scan joins 100,000 names
     first = len(found.entries)
-    if kept is not None and listing is kept.listing and kept.prefix == prefix:
+    # Its rows serve under this very path, on an index read on top of it (else no knowing what
+    # changed since: the entries are made from the index).
+    if (
+        kept is not None
+        and listing is kept.listing
+        and kept.prefix == prefix
+        and index.changed is not None
+    ):
         found.entries += _kept_entries(kept, index, interface)
     else:
         found.entries += _entries(listing.keys, index, interface, prefix)
-    if kept is None or listing is not kept.listing:
-        if keeper.settled(state[1]):
-            keeper.keep(interface, state, listing, index, prefix, found.entries[first:])
-    elif _parsed(index, kept) > max(MIN_ENTRIES, len(listing.keys) // 16):  # many hits since
+    if _worth_keeping(keeper, kept, listing, index, state[1]):
         keeper.keep(interface, state, listing, index, prefix, found.entries[first:])
     found.linked_locks.update(map(prefix.__add__, listing.linked_locks))
     found.unindexed[interface] = 0
@@ -188,13 +192,20 @@ def _kept_entries(kept: Kept, index: Read, interface: str) -> list[Entry]:
     the index's lines), but those the index's lines read since were of: made from those."""
     entries = list(map(tuple.__new__, repeat(Entry), kept.rows))
     keys = kept.listing.keys
-    if index.changed is None:  # parsed whole: no knowing what changed (`_holds` held anyway)
-        return _entries(keys, index, interface, kept.prefix)
-    for key in index.changed:
+    for key in index.changed or ():
         at = bisect.bisect_left(keys, key)
         if at < len(keys) and keys[at] == key:
             entries[at] = _entries([key], index, interface, kept.prefix)[0]
     return entries
+
+
+def _worth_keeping(
+    keeper: Keeper, kept: Kept | None, listing: Listing, index: Read, mtime_ns: int
+) -> bool:
+    """A listing made now, of a folder settled; or one kept, with many hits parsed since."""
+    if kept is None or listing is not kept.listing:
+        return keeper.settled(mtime_ns)
+    return _parsed(index, kept) > max(MIN_ENTRIES, len(listing.keys) // 16)
 
 
 def _holds(listing: Listing, index: Read) -> bool:
